@@ -1,0 +1,3 @@
+from fbtui.cli.main import main
+
+main()

@@ -1,0 +1,306 @@
+"""The experiment file: TOML validated into typed models, every default filled in.
+
+`load_config(path, overrides)` is the only entry point the rest of fbtui uses. Errors are
+`ConfigError`s that name the file and the dotted key, never a pydantic traceback.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any, Literal
+
+import tomllib
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from fbtui.errors import ConfigError
+
+BACKBONES = (
+    "tiny",
+    "mobilenet_v2",
+    "vgg16",
+    "vgg16_bn",
+    "resnet18",
+    "resnet50",
+    "resnext50_32x4d",
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ExperimentCfg(_Section):
+    name: str = ""
+    seed: int = 0
+    notes: str = ""
+
+
+class Calibration(_Section):
+    k: float = 1.0
+    b: float = 0.0
+
+
+class ExtraDataCfg(_Section):
+    """A second, differently rated data set merged into training (DESIGN §5)."""
+
+    root: str
+    format: Literal["scut", "list"] = "list"
+    calibration: Calibration | Literal["fit", "none"] = "none"
+    use: Literal["train"] = "train"
+    weight: float = Field(1.0, gt=0)
+
+
+class DataCfg(_Section):
+    root: str = "synthetic"
+    format: Literal["scut", "list"] = "scut"
+    split: Literal["60/40", "cv1", "cv2", "cv3", "cv4", "cv5"] = "60/40"
+    image_size: int = Field(224, ge=8, le=1024)
+    resize: int = Field(0, ge=0, le=2048, description="resize before cropping; 0 = image_size")
+    label: Literal["mean", "original"] = "mean"
+    label_noise_std: float = Field(0.0, ge=0)
+    num_workers: int = Field(0, ge=0)
+    cache: Literal["memory", "disk", "none"] = "none"
+    skip_bad: bool = False
+    synth_n: int = Field(2000, ge=20, description="images in the synthetic set")
+    synth_size: int = Field(128, ge=16, description="side of synthetic images in pixels")
+    extra: list[ExtraDataCfg] = Field(default_factory=list)
+
+    @property
+    def resize_to(self) -> int:
+        return self.resize or self.image_size
+
+
+class ModelCfg(_Section):
+    backbone: Literal[BACKBONES] = "tiny"  # type: ignore[valid-type]
+    pretrained: str = "none"
+    head: Literal["regression", "bins", "distribution"] = "regression"
+    bins: int = Field(8, ge=2)
+    dropout: float = Field(0.2, ge=0, lt=1)
+    clip: Literal["none", "hard", "sigmoid"] = "none"
+    init_from: str = ""
+    width: int = Field(32, ge=4, description="channels of the tiny backbone's first stage")
+    sync_bn: bool = False
+
+
+class TrainCfg(_Section):
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(32, ge=1)
+    batch_scope: Literal["per_gpu", "global"] = "per_gpu"
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
+    lr: float = Field(0.01, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = False
+    weight_decay: float = Field(1e-4, ge=0)
+    loss: Literal["mse", "smooth_l1", "l1"] = "mse"
+    amp: bool = True
+    channels_last: bool = True
+    device: str = "auto"
+    nan_policy: Literal["stop", "skip"] = "stop"
+    grad_clip: float = Field(0.0, ge=0)
+    eval_every: int = Field(1, ge=1)
+
+
+class ScheduleCfg(_Section):
+    name: Literal[
+        "constant",
+        "step",
+        "multistep",
+        "plateau",
+        "exponential",
+        "cosine",
+        "cosine_restarts",
+        "cyclic_cosine",
+    ] = "constant"
+    warmup_epochs: float = Field(0.0, ge=0)
+    # step / multistep / exponential / plateau
+    step_size: int = Field(30, ge=1, description="step: epochs between decays")
+    milestones: list[int] = Field(default_factory=lambda: [30, 60])
+    gamma: float = Field(0.1, gt=0)
+    patience: int = Field(5, ge=0)
+    # cosine family
+    min_lr: float = Field(0.0, ge=0)
+    t0_epochs: float = Field(10.0, gt=0, description="cosine_restarts: first period")
+    t_mult: int = Field(1, ge=1)
+    period_epochs: float = Field(12.0, gt=0, description="cyclic_cosine: one full cycle")
+    cycles: int = Field(8, ge=1)
+    min_ratio: float = Field(0.01, gt=0, le=1, description="cyclic_cosine: min lr = lr*ratio")
+    start: Literal["min", "max"] = "min"
+
+
+class ColorJitterCfg(_Section):
+    brightness: float = Field(0.0, ge=0)
+    contrast: float = Field(0.0, ge=0)
+    saturation: float = Field(0.0, ge=0)
+    hue: float = Field(0.0, ge=0, le=0.5)
+
+
+class AugmentCfg(_Section):
+    hflip: bool = False
+    rotation: float = Field(0.0, ge=0, le=180)
+    crop: Literal["random", "center", "none"] = "center"
+    pad: int = Field(0, ge=0)
+    color_jitter: ColorJitterCfg = Field(default_factory=ColorJitterCfg)
+    normalize: bool = True
+
+
+class LogCfg(_Section):
+    every_steps: int = Field(10, ge=1)
+    flush_secs: float = Field(2.0, gt=0)
+    gpu_every_secs: float = Field(5.0, gt=0)
+
+
+class Config(_Section):
+    experiment: ExperimentCfg = Field(default_factory=ExperimentCfg)
+    data: DataCfg = Field(default_factory=DataCfg)
+    model: ModelCfg = Field(default_factory=ModelCfg)
+    train: TrainCfg = Field(default_factory=TrainCfg)
+    schedule: ScheduleCfg = Field(default_factory=ScheduleCfg)
+    augment: AugmentCfg = Field(default_factory=AugmentCfg)
+    log: LogCfg = Field(default_factory=LogCfg)
+
+    @model_validator(mode="after")
+    def _check(self) -> Config:
+        if self.model.head == "bins" and self.model.bins != 8:
+            # the researcher's bins are fixed: 1-1.5 ... 4.5-5
+            raise ValueError("model.bins: the bins head uses 8 half-point bins; set bins = 8")
+        if self.data.resize and self.data.resize < self.data.image_size:
+            raise ValueError(
+                f"data.resize: {self.data.resize} is smaller than data.image_size "
+                f"{self.data.image_size}; resize must be 0 or at least image_size"
+            )
+        if self.schedule.name == "multistep":
+            ms = self.schedule.milestones
+            if ms != sorted(ms):
+                raise ValueError("schedule.milestones: must be increasing epochs")
+        return self
+
+
+def _fmt_loc(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc if not str(p).startswith("function-after"))
+
+
+def _format_validation(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = _fmt_loc(e["loc"])
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif e["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
+        got = e.get("input")
+        got_s = "" if isinstance(got, dict) or e["type"] == "extra_forbidden" else f" (got {got!r})"
+        lines.append(f"  {key or '(top level)'}: {msg}{got_s}")
+    return f"{source}: invalid experiment file:\n" + "\n".join(lines)
+
+
+def parse_value(text: str) -> Any:
+    """Parse an override value: TOML scalar/array syntax first, then a bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        pass
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def apply_override(raw: dict[str, Any], assignment: str) -> None:
+    """Apply one `a.b.c=value` override to a raw config dict in place."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. --set train.lr=0.04")
+    key, _, value = assignment.partition("=")
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"--set {assignment!r}: empty key")
+    node = raw
+    for p in parts[:-1]:
+        nxt = node.setdefault(p, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"--set {assignment!r}: {p} is not a table")
+        node = nxt
+    node[parts[-1]] = parse_value(value.strip())
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_format_validation(e, source)) from None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: experiment file not found")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({e.reason})") from None
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read, override and validate an experiment file. Raises ConfigError."""
+    path = Path(path)
+    raw = read_toml(path)
+    for o in overrides:
+        apply_override(raw, o)
+    cfg = config_from_dict(raw, str(path))
+    if not cfg.experiment.name:
+        cfg.experiment.name = path.stem
+    return cfg
+
+
+def to_toml(cfg: Config) -> str:
+    """Serialise the fully resolved config as TOML (every default filled in)."""
+    return dumps_toml(cfg.model_dump(mode="json"))
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    if v is None:
+        return '""'
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def dumps_toml(data: dict[str, Any]) -> str:
+    """A small TOML writer for the shapes fbtui configs have (tables of scalars/arrays)."""
+    out: list[str] = []
+
+    def table(prefix: str, d: dict[str, Any]) -> None:
+        scalars = {
+            k: v
+            for k, v in d.items()
+            if not isinstance(v, dict)
+            and not (isinstance(v, list) and v and isinstance(v[0], dict))
+        }
+        if prefix:
+            out.append(f"[{prefix}]")
+        for k, v in scalars.items():
+            out.append(f"{k} = {_toml_value(v)}")
+        out.append("")
+        for k, v in d.items():
+            if isinstance(v, dict):
+                table(f"{prefix}.{k}" if prefix else k, v)
+            elif isinstance(v, list) and v and isinstance(v[0], dict):
+                for item in v:
+                    out.append(f"[[{prefix}.{k}]]" if prefix else f"[[{k}]]")
+                    for ik, iv in item.items():
+                        out.append(f"{ik} = {_toml_value(iv)}")
+                    out.append("")
+
+    table("", data)
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,49 @@
+"""Names of the files in a run folder (DESIGN §3) and how new run folders are named."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+CONFIG = "config.toml"
+STATUS = "status.json"
+LOG = "train.log"
+CHECKPOINTS = "checkpoints"
+LAST = "checkpoints/last.pt"
+BEST = "checkpoints/best.pt"
+PREDICTIONS = "predictions.csv"
+SUMMARY = "summary.json"
+KFOLD = "kfold.json"
+EVENTS_GLOB = "events.out.tfevents.*"
+
+STATES = ("queued", "running", "finished", "failed", "stopped", "diverged")
+
+_SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+def safe_stem(name: str) -> str:
+    """A run-name stem that is safe as a folder name."""
+    stem = _SAFE.sub("_", name).strip("._") or "run"
+    return stem[:80]
+
+
+def new_run_dir(root: Path, stem: str, now: float | None = None) -> Path:
+    """Create and return `root/<stem>-<YYYYmmdd-HHMMSS>[-k]`; never reuses an existing folder."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    base = f"{safe_stem(stem)}-{stamp}"
+    for k in range(1000):
+        path = root / (base if k == 0 else f"{base}-{k}")
+        try:
+            path.mkdir()  # atomic: two processes never get the same folder
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a run folder under {root}")
+
+
+def has_events(path: Path) -> bool:
+    """True when the folder holds TensorBoard event files directly."""
+    return any(path.glob(EVENTS_GLOB))

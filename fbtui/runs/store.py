@@ -1,0 +1,187 @@
+"""Find and describe run folders: fbtui runs and plain TensorBoard logdirs."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fbtui.errors import RunError
+from fbtui.runs.layout import CONFIG, EVENTS_GLOB, KFOLD, STATUS, SUMMARY
+from fbtui.runs.status import UnreadableStatus, effective_state, read_json
+
+MAX_DEPTH = 3  # runs root / sweep or k-fold parent / run
+
+
+@dataclass
+class RunInfo:
+    """What listings show about one run folder."""
+
+    path: Path
+    name: str
+    kind: str  # "fbtui" | "logdir" | "group"
+    state: str = "unknown"
+    status: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    started: float | None = None
+    updated: float | None = None
+
+    @property
+    def epoch(self) -> int | None:
+        return self.status.get("epoch")
+
+    @property
+    def epochs(self) -> int | None:
+        return self.status.get("epochs")
+
+    @property
+    def best(self) -> dict[str, Any]:
+        return self.summary.get("best") or self.status.get("best") or {}
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None:
+            return None
+        end = self.updated if self.state not in ("running",) else time.time()
+        return None if end is None else max(0.0, end - self.started)
+
+    @property
+    def pids(self) -> list[int]:
+        pids = self.status.get("pids") or [self.status.get("pid")]
+        return [p for p in pids if isinstance(p, int)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "kind": self.kind,
+            "state": self.state,
+            "epoch": self.epoch,
+            "epochs": self.epochs,
+            "best": self.best,
+            "started": self.started,
+            "updated": self.updated,
+            "duration_s": self.duration,
+            "error": self.error or self.status.get("error") or "",
+            "summary": self.summary,
+        }
+
+
+def _has_events_below(path: Path, depth: int = 2) -> bool:
+    try:
+        if any(path.glob(EVENTS_GLOB)):
+            return True
+        if depth > 0:
+            return any(_has_events_below(p, depth - 1) for p in path.iterdir() if p.is_dir())
+    except OSError:
+        return False
+    return False
+
+
+def describe(path: Path, root: Path | None = None) -> RunInfo:
+    """Read one folder into a RunInfo; corrupt files make it `unreadable`, never raise."""
+    path = Path(path)
+    name = str(path.relative_to(root)) if root is not None else path.name
+    if (path / STATUS).exists() or (path / CONFIG).exists():
+        info = RunInfo(path=path, name=name, kind="fbtui")
+        try:
+            status = read_json(path / STATUS) or {}
+            summary = read_json(path / SUMMARY) or {}
+        except UnreadableStatus as e:
+            info.state, info.error = "unreadable", str(e)
+            return info
+        info.status, info.summary = status, summary
+        info.state = effective_state(status) if status else "unknown"
+        started, updated = status.get("started"), status.get("updated")
+        info.started = started if isinstance(started, (int, float)) else None
+        info.updated = updated if isinstance(updated, (int, float)) else None
+        return info
+    if (path / KFOLD).exists():
+        info = RunInfo(path=path, name=name, kind="group")
+        try:
+            info.summary = read_json(path / KFOLD) or {}
+        except UnreadableStatus as e:
+            info.state, info.error = "unreadable", str(e)
+        else:
+            info.state = str(info.summary.get("state", "group"))
+        return info
+    info = RunInfo(path=path, name=name, kind="logdir", state="logdir")
+    try:
+        files = sorted(path.rglob(EVENTS_GLOB))
+        if files:
+            info.updated = max(f.stat().st_mtime for f in files)
+            info.started = min(f.stat().st_mtime for f in files)
+    except OSError:
+        pass
+    return info
+
+
+def list_runs(root: Path) -> list[RunInfo]:
+    """Every run under the runs root, newest first: fbtui run folders, k-fold/sweep groups
+    (and their members), and folders holding only TensorBoard event files."""
+    root = Path(root)
+    found: list[RunInfo] = []
+
+    def walk(d: Path, depth: int) -> None:
+        try:
+            children = sorted(p for p in d.iterdir() if p.is_dir() and not p.name.startswith("."))
+        except OSError:
+            return
+        for child in children:
+            if (child / STATUS).exists() or (child / CONFIG).exists():
+                found.append(describe(child, root))
+            elif (child / KFOLD).exists():
+                found.append(describe(child, root))
+                if depth < MAX_DEPTH:
+                    walk(child, depth + 1)
+            elif any(child.glob(EVENTS_GLOB)) or (
+                _has_events_below(child, 1) and not _holds_runs(child)
+            ):
+                found.append(describe(child, root))
+            elif depth < MAX_DEPTH:
+                walk(child, depth + 1)
+
+    if root.is_dir():
+        walk(root, 1)
+    found.sort(key=lambda r: (r.started or 0.0, r.name), reverse=True)
+    return found
+
+
+def _holds_runs(d: Path) -> bool:
+    try:
+        return any(
+            (c / STATUS).exists() or (c / CONFIG).exists() for c in d.iterdir() if c.is_dir()
+        )
+    except OSError:
+        return False
+
+
+def resolve_run(arg: str | os.PathLike[str], root: Path) -> Path:
+    """A run given as a path, or as a name (or unique prefix) under the runs root."""
+    p = Path(arg)
+    if p.is_dir():
+        return p
+    cand = Path(root) / arg
+    if cand.is_dir():
+        return cand
+    if Path(root).is_dir():
+        matches = [r.path for r in list_runs(Path(root)) if r.path.name.startswith(str(arg))]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            names = ", ".join(sorted(m.name for m in matches)[:8])
+            raise RunError(f"run {arg!r} is ambiguous under {root}: {names}")
+    raise RunError(f"run not found: {arg} (looked for a folder, and under the runs root {root})")
+
+
+def pid_to_run(runs: list[RunInfo]) -> dict[int, str]:
+    """Map the pids of live runs to their names (for the GPU panel's process list)."""
+    out: dict[int, str] = {}
+    for r in runs:
+        if r.kind == "fbtui" and r.state.startswith("running"):
+            for pid in r.pids:
+                out[pid] = r.name
+    return out

@@ -1,0 +1,63 @@
+"""Checkpoints: plain state_dicts written atomically, loaded with weights_only=True."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fbtui.errors import RunError
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """torch.save to a temporary file in the same folder, fsync, then os.replace: a crash
+    or a full disk mid-write leaves the previous checkpoint intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint without ever running pickled code (weights_only=True).
+
+    Raises RunError with a clear message for missing, truncated or unsafe files."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise RunError(
+            f"{path}: refused to load: the file is not a plain state_dict checkpoint and could "
+            f"run code if unpickled ({first}). fbtui only loads weights_only checkpoints; "
+            f"re-save it with torch.save(model.state_dict(), ...) from a trusted session."
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise RunError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(state, dict):
+        raise RunError(f"{path}: expected a dict of tensors, found {type(state).__name__}")
+    return state
+
+
+def model_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The model weights in an fbtui checkpoint, or the checkpoint itself if it is a bare
+    state_dict (what `torch.save(model.state_dict())` scripts write)."""
+    inner = ckpt.get("model")
+    return inner if isinstance(inner, dict) else ckpt

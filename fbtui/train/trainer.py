@@ -1,0 +1,633 @@
+"""The training loop. Reads top to bottom: set-up, loop, evaluate, save.
+
+`train_run(run_dir)` trains (or resumes) the run whose resolved `config.toml` is in
+`run_dir`, writing everything of DESIGN §3 there. It never talks to a UI: a foreground
+`fbtui run` passes a `reporter` that draws progress; a detached run passes none.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import random
+import signal
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fbtui.config import Config, load_config
+from fbtui.errors import UserError
+from fbtui.metrics import group_metrics, score_metrics
+from fbtui.runs import layout
+from fbtui.runs.status import write_json_atomic
+from fbtui.train.checkpoint import load_checkpoint, save_checkpoint
+from fbtui.train.scalars import ScalarLog
+from fbtui.train.schedules import make_schedule
+from fbtui.train.status_writer import StatusWriter
+
+log = logging.getLogger("fbtui.train")
+
+# Input-bound when more than this share of step time is spent waiting for data.
+DATA_WAIT_WARN = 0.3
+
+
+class Diverged(Exception):
+    """The loss became NaN or infinite under nan_policy = "stop"."""
+
+
+@dataclass
+class Prepared:
+    """What the trainer needs from the data side, opened once (the CLI validates first)."""
+
+    train: list[Any]
+    test: list[Any]
+    notes: list[str] = field(default_factory=list)
+
+
+class Reporter:
+    """Progress callbacks for a foreground run; the base class does nothing."""
+
+    def start(
+        self, cfg: Config, run_dir: Path, epochs: int, steps_per_epoch: int, step: int
+    ) -> None: ...
+    def step(self, step: int, epoch: int, values: dict[str, float]) -> None: ...
+    def epoch(self, epoch: int, metrics: dict[str, float], best: dict[str, float]) -> None: ...
+    def message(self, text: str) -> None: ...
+    def close(self) -> None: ...
+
+
+# -- set-up helpers ----------------------------------------------------------------------
+
+
+def prepare_data(cfg: Config) -> Prepared:
+    """Open the data set and pick the split; raises DataError (exit 2) on bad data."""
+    from fbtui.data import open_dataset
+
+    ds = open_dataset(
+        cfg.data.root,
+        format=cfg.data.format,
+        label=cfg.data.label,
+        synth_n=cfg.data.synth_n,
+        synth_size=cfg.data.synth_size,
+    )
+    split = "all" if ds.format == "list" and cfg.data.split not in ds.splits else cfg.data.split
+    train, test = ds.split(split)
+    notes: list[str] = []
+    if cfg.data.skip_bad:
+        from fbtui.data.dataset import scan_bad
+
+        bad = {name for name, _ in scan_bad(train + test)}
+        if bad:
+            train = [r for r in train if r.name not in bad]
+            test = [r for r in test if r.name not in bad]
+            notes.append(f"skipped {len(bad)} unreadable image(s) (data.skip_bad = true)")
+    from fbtui.train import extra_data
+
+    train, more = extra_data.extend_training(cfg, train)
+    notes += more
+    return Prepared(train=train, test=test, notes=notes)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(
+            f'train.device = "{name}", but CUDA is not available here; use "auto" or "cpu"'
+        )
+    return dev
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """A per-epoch permutation fixed by (seed, epoch), optionally starting mid-epoch, so a
+    resumed run sees exactly the batches an uninterrupted one would."""
+
+    def __init__(self, n: int, seed: int, shuffle: bool = True):
+        self.n, self.seed, self.shuffle = n, seed, shuffle
+        self.epoch, self.start = 0, 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = epoch, start
+
+    def order(self) -> list[int]:
+        if not self.shuffle:
+            return list(range(self.n))
+        g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
+        return torch.randperm(self.n, generator=g).tolist()
+
+    def __iter__(self):
+        return iter(self.order()[self.start :])
+
+    def __len__(self) -> int:
+        return self.n - self.start
+
+
+def make_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
+    t = cfg.train
+    params = [p for p in model.parameters() if p.requires_grad]
+    if t.optimizer == "sgd":
+        return torch.optim.SGD(
+            params,
+            lr=t.lr,
+            momentum=t.momentum,
+            weight_decay=t.weight_decay,
+            nesterov=t.nesterov and t.momentum > 0,
+        )
+    if t.optimizer == "adam":
+        return torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
+    return torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": torch.from_numpy(
+            np.frombuffer(np.random.get_state()[1].tobytes(), dtype=np.uint8).copy()
+        ),
+        "numpy_pos": int(np.random.get_state()[2]),
+        "python": repr(random.getstate()),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    import ast
+
+    torch.set_rng_state(state["torch"])
+    keys = np.frombuffer(state["numpy"].numpy().tobytes(), dtype=np.uint32)
+    np.random.set_state(("MT19937", keys, state["numpy_pos"]))
+    random.setstate(ast.literal_eval(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _setup_file_log(run_dir: Path) -> logging.Handler:
+    handler = logging.FileHandler(run_dir / layout.LOG, encoding="utf-8")
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
+    )
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return handler
+
+
+# -- evaluation --------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def evaluate(
+    model, loader, device, amp_dtype, records
+) -> tuple[dict[str, float], dict[str, dict], list[dict]]:
+    """Score the test split: overall and per-subgroup metrics, and one row per image."""
+    from fbtui.model import predicted_std
+
+    model.eval()
+    preds, targets, idxs, dists, stds = [], [], [], [], []
+    for batch in loader:
+        x = batch["image"].to(device, non_blocking=True)
+        if device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            logits = model(x)
+        logits = logits.float()
+        preds.append(model.score(logits).cpu())
+        targets.append(batch["score"].float())
+        idxs.append(batch["index"])
+        if model.head_kind == "distribution":
+            dists.append(logits.softmax(1).cpu())
+            stds.append(predicted_std(logits).cpu())
+    pred = torch.cat(preds).numpy().astype(np.float64)
+    idx = torch.cat(idxs).numpy()
+    recs = [records[i] for i in idx]
+    target = np.array([r.score for r in recs], dtype=np.float64)
+    if not np.all(np.isfinite(pred)):
+        return {"mse": math.nan, "mae": math.nan, "rmse": math.nan, "pc": math.nan}, {}, []
+    overall = score_metrics(target, pred)
+    groups = group_metrics(target, pred, [r.group for r in recs])
+    rows = []
+    dist = torch.cat(dists).numpy() if dists else None
+    std = torch.cat(stds).numpy() if stds else None
+    for k, r in enumerate(recs):
+        row = {"filename": r.name, "target": f"{r.score:.6f}", "prediction": f"{pred[k]:.6f}"}
+        if dist is not None:
+            row.update({f"p{j + 1}": f"{dist[k, j]:.6f}" for j in range(5)})
+            row["std"] = f"{std[k]:.6f}"
+        rows.append(row)
+    return overall, groups, rows
+
+
+def write_predictions(path: Path, rows: list[dict]) -> None:
+    if not rows:
+        return
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+    os.replace(tmp, path)
+
+
+# -- the run -------------------------------------------------------------------------------
+
+
+class _StopFlag:
+    def __init__(self) -> None:
+        self.requested = False
+        self.signal = ""
+
+    def __call__(self, signum, frame) -> None:  # noqa: ARG002
+        self.requested = True
+        self.signal = signal.Signals(signum).name
+
+
+def train_run(
+    run_dir: Path, reporter: Reporter | None = None, prepared: Prepared | None = None
+) -> str:
+    """Train or resume the run in `run_dir`; returns the final state.
+
+    Never leaves status.json claiming `running`: every exit path records the outcome."""
+    run_dir = Path(run_dir)
+    reporter = reporter or Reporter()
+    rank = int(os.environ.get("RANK", "0"))
+    is_main = rank == 0
+    status = StatusWriter(run_dir, enabled=is_main)
+    handler = _setup_file_log(run_dir) if is_main else None
+    stop = _StopFlag()
+    old_handlers = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _train(run_dir, reporter, prepared, status, stop)
+    except Diverged as e:
+        log.error("diverged: %s", e)
+        status.update(state="diverged", error=str(e), write=True)
+        reporter.message(f"[red]diverged:[/] {e}")
+        return "diverged"
+    except UserError as e:
+        log.error("%s", e)
+        status.update(state="failed", error=str(e), write=True)
+        raise
+    except BaseException as e:
+        log.error("failed: %s\n%s", e, traceback.format_exc())
+        status.update(state="failed", error=f"{type(e).__name__}: {e}", write=True)
+        raise
+    finally:
+        status.close()
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+        reporter.close()
+        if handler is not None:
+            log.removeHandler(handler)
+            handler.close()
+
+
+def _train(
+    run_dir: Path,
+    reporter: Reporter,
+    prepared: Prepared | None,
+    status: StatusWriter,
+    stop: _StopFlag,
+) -> str:
+    from fbtui.data.dataset import FaceDataset, build_transform
+    from fbtui.model import build_model, head_loss
+    from fbtui.train import transfer
+
+    t_start = time.time()
+    cfg = load_config(run_dir / layout.CONFIG)
+    ckpt_path = run_dir / layout.LAST
+    resume = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
+    status.update(
+        state="running", started=status.data.get("started") or t_start, error="", write=True
+    )
+    status.start_heartbeat()
+
+    # -- set-up ---------------------------------------------------------------------
+    seed_everything(cfg.experiment.seed)
+    device = pick_device(cfg.train.device)
+    prepared = prepared or prepare_data(cfg)
+    for note in prepared.notes:
+        log.info("%s", note)
+        reporter.message(note)
+    train_ds = FaceDataset(
+        prepared.train,
+        build_transform(cfg.augment, cfg.data, train=True),
+        label_noise_std=cfg.data.label_noise_std,
+        seed=cfg.experiment.seed,
+        skip_bad=cfg.data.skip_bad,
+    )
+    test_ds = FaceDataset(
+        prepared.test,
+        build_transform(cfg.augment, cfg.data, train=False),
+        skip_bad=cfg.data.skip_bad,
+    )
+    loader_kw: dict[str, Any] = {
+        "num_workers": cfg.data.num_workers,
+        "pin_memory": device.type == "cuda",
+    }
+    if cfg.data.num_workers > 0:
+        loader_kw["persistent_workers"] = True
+    sampler = EpochSampler(len(train_ds), cfg.experiment.seed)
+    train_loader = torch.utils.data.DataLoader(
+        train_ds,
+        batch_size=cfg.train.batch_size,
+        sampler=sampler,
+        drop_last=len(train_ds) > cfg.train.batch_size,
+        **loader_kw,
+    )
+    test_loader = torch.utils.data.DataLoader(
+        test_ds, batch_size=cfg.train.batch_size * 2, shuffle=False, **loader_kw
+    )
+    steps_per_epoch = max(
+        1, len(train_ds) // cfg.train.batch_size if len(train_ds) > cfg.train.batch_size else 1
+    )
+    epochs = cfg.train.epochs
+
+    model = build_model(cfg.model)
+    if cfg.model.init_from and resume is None:
+        msg = transfer.init_from(model, cfg.model.init_from)
+        log.info("%s", msg)
+        reporter.message(msg)
+    model.to(device)
+    if device.type == "cuda" and cfg.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    amp_dtype = None
+    if device.type == "cuda" and cfg.train.amp:
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    optimizer = make_optimizer(cfg, model)
+    schedule = make_schedule(cfg.schedule, cfg.train.lr, steps_per_epoch, epochs)
+
+    start_epoch, start_batch, step, best = 0, 0, 0, {}
+    skipped_nan = 0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        schedule.load_state_dict(resume.get("schedule", {}))
+        if "scaler" in resume and scaler.is_enabled():
+            scaler.load_state_dict(resume["scaler"])
+        start_epoch, start_batch, step = resume["epoch"], resume.get("batch", 0), resume["step"]
+        best = dict(resume.get("best", {}))
+        skipped_nan = int(resume.get("skipped_nan", 0))
+        _set_rng_state(resume["rng"])
+        log.info("resumed from %s at epoch %d, step %d", ckpt_path, start_epoch, step)
+        reporter.message(f"resumed at epoch {start_epoch + 1}, step {step}")
+    tb = ScalarLog(
+        run_dir,
+        cfg.log.flush_secs,
+        purge_step=step + 1 if resume is not None else None,
+        enabled=status.enabled,
+    )
+    gpu = _gpu_logger(cfg)
+
+    status.update(
+        state="running",
+        epochs=epochs,
+        epoch=start_epoch,
+        step=step,
+        steps_per_epoch=steps_per_epoch,
+        best=best,
+        device=str(device),
+        train_images=len(train_ds),
+        test_images=len(test_ds),
+        write=True,
+    )
+    log.info(
+        "training %s: %d train / %d test images, %d steps per epoch, %d epochs, device %s",
+        cfg.experiment.name,
+        len(train_ds),
+        len(test_ds),
+        steps_per_epoch,
+        epochs,
+        device,
+    )
+    reporter.start(cfg, run_dir, epochs, steps_per_epoch, step)
+
+    def checkpoint(epoch: int, batch: int, path: Path) -> None:
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(),
+            "epoch": epoch,
+            "batch": batch,
+            "step": step,
+            "best": best,
+            "skipped_nan": skipped_nan,
+            "rng": _rng_state(),
+            "config": (run_dir / layout.CONFIG).read_text(encoding="utf-8"),
+        }
+        if scaler.is_enabled():
+            state["scaler"] = scaler.state_dict()
+        if status.enabled:
+            save_checkpoint(state, path)
+
+    # -- the loop -----------------------------------------------------------------------
+    every = cfg.log.every_steps
+    check_each_step = device.type != "cuda" or cfg.train.nan_policy == "skip"
+    images_seen, t_train = 0, 0.0
+    for epoch in range(start_epoch, epochs):
+        model.train()
+        batch0 = start_batch if epoch == start_epoch else 0
+        sampler.set_epoch(epoch, batch0 * cfg.train.batch_size)
+        if hasattr(train_ds, "set_epoch"):
+            train_ds.set_epoch(epoch)
+        loss_sum = torch.zeros((), device=device)
+        mse_sum = torch.zeros((), device=device)
+        n_logged, bad_flag = 0, torch.zeros((), dtype=torch.bool, device=device)
+        t_wait, t_window, img_window = 0.0, time.perf_counter(), 0
+        t_fetch = time.perf_counter()
+        for batch_idx, batch in enumerate(train_loader, start=batch0):
+            if batch_idx >= steps_per_epoch:
+                break
+            t_got = time.perf_counter()
+            t_wait += t_got - t_fetch
+            x = batch["image"].to(device, non_blocking=True)
+            if device.type == "cuda" and cfg.train.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = batch["score"].to(device, non_blocking=True).float()
+            hist = batch["hist"].to(device, non_blocking=True)
+            lr = schedule.lr_at(step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                logits = model(x)
+            loss = head_loss(
+                logits.float(), y, hist, cfg.model.head, cfg.model.clip, cfg.train.loss
+            )
+            finite = torch.isfinite(loss)
+            if check_each_step and not bool(finite):
+                if cfg.train.nan_policy == "skip":
+                    skipped_nan += 1
+                    optimizer.zero_grad(set_to_none=True)
+                    log.warning(
+                        "non-finite loss at step %d: batch skipped (%d so far)", step, skipped_nan
+                    )
+                    t_fetch = time.perf_counter()
+                    continue
+                raise Diverged(
+                    f"loss became {loss.item()} at epoch {epoch + 1}, step {step}; the last good checkpoint is kept"
+                )
+            bad_flag |= ~finite
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if cfg.train.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            step += 1
+            with torch.no_grad():
+                loss_sum += loss.detach()
+                mse_sum += torch.mean((model.score(logits.detach().float()) - y) ** 2)
+            n_logged += 1
+            img_window += x.shape[0]
+            images_seen += x.shape[0]
+            if step % every == 0 or batch_idx == steps_per_epoch - 1:
+                # the only host sync of the hot loop on CUDA: once per logging interval
+                if bool(bad_flag):
+                    raise Diverged(
+                        f"loss became non-finite before step {step} (epoch {epoch + 1}); the last good checkpoint is kept"
+                    )
+                now = time.perf_counter()
+                window = max(1e-9, now - t_window)
+                values = {
+                    "train/loss": float(loss_sum) / n_logged,
+                    "train/mse": float(mse_sum) / n_logged,
+                    "lr": lr,
+                    "perf/img_per_s": img_window / window,
+                    "perf/data_wait_frac": min(1.0, t_wait / window),
+                }
+                t_train += window
+                tb.scalars(values, step)
+                if gpu is not None:
+                    tb.scalars(gpu(), step)
+                reporter.step(step, epoch, values)
+                status.update(
+                    epoch=epoch,
+                    step=step,
+                    batch=batch_idx + 1,
+                    lr=lr,
+                    img_per_s=values["perf/img_per_s"],
+                    data_wait_frac=values["perf/data_wait_frac"],
+                )
+                loss_sum.zero_()
+                mse_sum.zero_()
+                n_logged, t_wait, img_window, t_window = 0, 0.0, 0, now
+            if stop.requested:
+                checkpoint(epoch, batch_idx + 1, ckpt_path)
+                tb.close()
+                status.update(
+                    state="stopped",
+                    epoch=epoch,
+                    step=step,
+                    error=f"stopped by {stop.signal}",
+                    write=True,
+                )
+                log.info(
+                    "stopped by %s at epoch %d, step %d; checkpoint saved",
+                    stop.signal,
+                    epoch + 1,
+                    step,
+                )
+                reporter.message(f"stopped by {stop.signal}; resume with: fbtui resume {run_dir}")
+                return "stopped"
+            t_fetch = time.perf_counter()
+
+        # -- evaluate ---------------------------------------------------------------------
+        last_epoch = epoch == epochs - 1
+        if (epoch + 1) % cfg.train.eval_every == 0 or last_epoch:
+            metrics, groups, rows = evaluate(model, test_loader, device, amp_dtype, prepared.test)
+            if not math.isfinite(metrics["mse"]):
+                raise Diverged(f"test predictions became non-finite after epoch {epoch + 1}")
+            values = {f"test/{k}": v for k, v in metrics.items()}
+            for g, m in groups.items():
+                values[f"test_{g}/mse"] = m["mse"]
+            tb.scalars(values, step)
+            schedule.observe(metrics["mse"])
+            improved = not best or metrics["mse"] < best["mse"]
+            if improved:
+                best = {**metrics, "epoch": epoch + 1, "step": step}
+                if status.enabled:
+                    write_predictions(run_dir / layout.PREDICTIONS, rows)
+                    checkpoint(epoch + 1, 0, run_dir / layout.BEST)
+            reporter.epoch(epoch, metrics, best)
+            log.info(
+                "epoch %d/%d step %d: test mse %.4f mae %.4f rmse %.4f pc %.4f%s",
+                epoch + 1,
+                epochs,
+                step,
+                metrics["mse"],
+                metrics["mae"],
+                metrics["rmse"],
+                metrics["pc"],
+                " (best)" if improved else "",
+            )
+            status.update(last=metrics)
+        checkpoint(epoch + 1, 0, ckpt_path)
+        tb.flush()
+        status.update(
+            epoch=epoch + 1, step=step, batch=0, best=best, skipped_nan=skipped_nan, write=True
+        )
+
+    # -- finish -------------------------------------------------------------------------
+    tb.close()
+    wall = time.time() - float(status.data.get("started") or t_start)
+    summary = {
+        "state": "finished",
+        "best": best,
+        "final": status.data.get("last", {}),
+        "epochs": epochs,
+        "steps": step,
+        "wall_time_s": wall,
+        "img_per_s": images_seen / t_train if t_train > 0 else None,
+        "skipped_nan": skipped_nan,
+        "train_images": len(train_ds),
+        "test_images": len(test_ds),
+    }
+    if status.enabled:
+        write_json_atomic(run_dir / layout.SUMMARY, summary)
+    status.update(state="finished", epoch=epochs, step=step, best=best, write=True)
+    log.info(
+        "finished: best test mse %.4f pc %.4f at epoch %s",
+        best.get("mse", math.nan),
+        best.get("pc", math.nan),
+        best.get("epoch"),
+    )
+    return "finished"
+
+
+def _gpu_logger(cfg: Config):
+    """A callable giving the sys/gpu<i>/* scalars every few seconds, or None without NVML."""
+    try:
+        from fbtui.gpu import open_backend, sys_scalars
+    except ImportError:
+        return None
+    backend = open_backend()
+    if not getattr(backend, "available", False):
+        return None
+    last = [0.0]
+
+    def sample() -> dict[str, float]:
+        now = time.time()
+        if now - last[0] < cfg.log.gpu_every_secs:
+            return {}
+        last[0] = now
+        out: dict[str, float] = {}
+        for s in backend.sample():
+            out.update(sys_scalars(s))
+        return out
+
+    return sample

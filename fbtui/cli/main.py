@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "fbtui.cli.gpu_cmd",
     "fbtui.cli.dashboard_cmd",
     "fbtui.cli.tools_cmd",
+    "fbtui.cli.experiment_cmd",
     "fbtui.cli.sweep_cmd",
 ]
 

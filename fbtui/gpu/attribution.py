@@ -86,10 +86,16 @@ def attribute_samples(
     ]
 
 
-def pid_map(runs: Iterable[tuple[str, Mapping]]) -> dict[int, str]:
-    """pid -> run name from (run name, status.json dict) pairs, reading `pid` and `pids`."""
+def pid_map(runs: Iterable[tuple[str, Mapping]], *, live_only: bool = True) -> dict[int, str]:
+    """pid -> run name from (run name, status.json dict) pairs, reading `pid` and `pids`.
+
+    With `live_only`, a status whose `state` is set and is not `running` is skipped: the
+    pids of finished runs may since belong to other programs.
+    """
     out: dict[int, str] = {}
     for name, status in runs:
+        if live_only and status.get("state", "running") != "running":
+            continue
         pids = list(status.get("pids") or [])
         if status.get("pid") is not None:
             pids.append(status["pid"])

@@ -159,8 +159,11 @@ def test_pid_map_reads_pid_and_pids():
         ("ddp", {"pid": 20, "pids": [21, 22]}),
         ("broken", {"pid": "x", "pids": None}),
         ("old", {}),
+        ("done", {"state": "finished", "pid": 30}),
+        ("live", {"state": "running", "pid": 31}),
     ]
-    assert pid_map(runs) == {10: "a", 20: "ddp", 21: "ddp", 22: "ddp"}
+    assert pid_map(runs) == {10: "a", 20: "ddp", 21: "ddp", 22: "ddp", 31: "live"}
+    assert pid_map(runs, live_only=False)[30] == "done"
 
 
 def test_sys_scalars_tags():

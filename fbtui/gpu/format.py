@@ -36,6 +36,21 @@ def gib(n: float | None, digits: int = 1) -> str:
     return "-" if n is None else f"{n / GIB:.{digits}f}"
 
 
+def mem_short(n: int | None) -> str:
+    """A process's memory: '19.0 GiB', '512 MiB' or '-'."""
+    if n is None:
+        return "-"
+    return f"{n / GIB:.1f} GiB" if n >= GIB else f"{n / (1 << 20):.0f} MiB"
+
+
+def short_name(name: str) -> str:
+    """'NVIDIA H100 80GB HBM3' -> 'H100 80GB HBM3': the vendor is implied everywhere here."""
+    for prefix in ("NVIDIA ", "Tesla "):
+        if name.startswith(prefix) and len(name) > len(prefix):
+            name = name[len(prefix) :]
+    return name
+
+
 def pct(v: float | None) -> str:
     """'87%' or 'n/a'."""
     return "n/a" if v is None else f"{v:.0f}%"

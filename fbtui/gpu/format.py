@@ -43,6 +43,15 @@ def mem_short(n: int | None) -> str:
     return f"{n / GIB:.1f} GiB" if n >= GIB else f"{n / (1 << 20):.0f} MiB"
 
 
+def mem_compact(n: int | None) -> str:
+    """A process's memory in at most 6 characters: '19.0G', '512M' or '-'."""
+    if n is None:
+        return "-"
+    if n >= 100 * GIB:
+        return f"{n / GIB:.0f}G"
+    return f"{n / GIB:.1f}G" if n >= GIB else f"{n / (1 << 20):.0f}M"
+
+
 def short_name(name: str) -> str:
     """'NVIDIA H100 80GB HBM3' -> 'H100 80GB HBM3': the vendor is implied everywhere here."""
     for prefix in ("NVIDIA ", "Tesla "):

@@ -69,15 +69,25 @@ class NvmlBackend:
         return float(pynvml.nvmlDeviceGetUtilizationRates(self._h(i)).gpu)
 
     def memory(self, i: int) -> tuple[int, int]:
-        info = pynvml.nvmlDeviceGetMemoryInfo(self._h(i))
+        h = self._h(i)
+        v2 = getattr(pynvml, "nvmlMemory_v2", None)
+        try:  # v2's `used` leaves out driver-reserved memory, as nvidia-smi shows it
+            info = pynvml.nvmlDeviceGetMemoryInfo(h, version=v2) if v2 else None
+        except pynvml.NVMLError_FunctionNotFound:
+            info = None
+        if info is None:
+            info = pynvml.nvmlDeviceGetMemoryInfo(h)
         return int(info.used), int(info.total)
 
     def temperature(self, i: int) -> float:
         h = self._h(i)
-        try:  # the unversioned call is deprecated and goes away with CUDA 14
-            return float(pynvml.nvmlDeviceGetTemperatureV(h, pynvml.NVML_TEMPERATURE_GPU))
-        except pynvml.NVMLError_FunctionNotFound:
-            return float(pynvml.nvmlDeviceGetTemperature(h, pynvml.NVML_TEMPERATURE_GPU))
+        versioned = getattr(pynvml, "nvmlDeviceGetTemperatureV", None)
+        if versioned is not None:
+            try:  # the unversioned call is deprecated and goes away with CUDA 14
+                return float(versioned(h, pynvml.NVML_TEMPERATURE_GPU))
+            except pynvml.NVMLError_FunctionNotFound:
+                pass  # a driver older than the bindings
+        return float(pynvml.nvmlDeviceGetTemperature(h, pynvml.NVML_TEMPERATURE_GPU))
 
     def power(self, i: int) -> float:
         return pynvml.nvmlDeviceGetPowerUsage(self._h(i)) / 1000.0  # mW -> W

@@ -27,7 +27,13 @@ def nvml(monkeypatch):
     setp("nvmlDeviceGetUUID", lambda h: "GPU-1234")
     setp("nvmlDeviceGetMigMode", lambda h: [0, 0])
     setp("nvmlDeviceGetUtilizationRates", lambda h: SimpleNamespace(gpu=87, memory=30))
-    setp("nvmlDeviceGetMemoryInfo", lambda h, version=None: SimpleNamespace(used=5, total=9))
+
+    def memory_info(h, version=None):
+        if version == pynvml.nvmlMemory_v2:
+            raise pynvml.NVMLError_FunctionNotFound()  # an older driver: fall back to v1
+        return SimpleNamespace(used=5, total=9)
+
+    setp("nvmlDeviceGetMemoryInfo", memory_info)
 
     def temp_v(h, sensor):
         raise pynvml.NVMLError_FunctionNotFound()  # an older driver: fall back
@@ -115,3 +121,12 @@ def test_mig_enabled_device(nvml, monkeypatch):
     )
     s = GpuMonitor(NvmlBackend()).poll()[0]
     assert s.mig and s.util_pct is None
+
+
+def test_memory_prefers_v2_used(nvml, monkeypatch):
+    def memory_info(h, version=None):
+        assert version == pynvml.nvmlMemory_v2
+        return SimpleNamespace(used=3, total=9, reserved=2)
+
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetMemoryInfo", memory_info)
+    assert NvmlBackend().memory(0) == (3, 9)

@@ -96,7 +96,7 @@ def gpu(
         False, "--json", help="Machine-readable: one JSON object (per refresh with --watch)."
     ),
     interval: float = typer.Option(
-        None, "--interval", "-n", min=0.1, help="Seconds between refreshes [default: 1]."
+        None, "--interval", "-n", min=0.1, help="Seconds between refreshes (default 1)."
     ),
     runs_dir: Path = typer.Option(
         None, "--runs-dir", help="Runs root used to name the run owning each GPU process."

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import click
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
@@ -16,21 +15,15 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-class _UserErrorExit(click.ClickException):
-    exit_code = 2
-
-    def show(self, file=None) -> None:  # noqa: ARG002 - click's signature
-        err_console.print(f"[bold red]error:[/] {self.message}", highlight=False, soft_wrap=True)
-
-
 class FbtuiGroup(TyperGroup):
     """Turns UserError anywhere below into a clean message and exit code 2, no traceback."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except UserError as e:
-            raise _UserErrorExit(str(e)) from None
+            err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(e.exit_code) from None
 
 
 app = typer.Typer(

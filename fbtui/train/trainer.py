@@ -90,6 +90,8 @@ def prepare_data(cfg: Config) -> Prepared:
             notes.append(f"skipped {len(bad)} unreadable image(s) (data.skip_bad = true)")
     from fbtui.train import extra_data
 
+    train, test, more = extra_data.calibrate_main(cfg, train, test)
+    notes += more
     train, more = extra_data.extend_training(cfg, train)
     notes += more
     return Prepared(train=train, test=test, notes=notes)
@@ -110,30 +112,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-class EpochSampler(torch.utils.data.Sampler):
-    """A per-epoch permutation fixed by (seed, epoch), optionally starting mid-epoch, so a
-    resumed run sees exactly the batches an uninterrupted one would."""
-
-    def __init__(self, n: int, seed: int, shuffle: bool = True):
-        self.n, self.seed, self.shuffle = n, seed, shuffle
-        self.epoch, self.start = 0, 0
-
-    def set_epoch(self, epoch: int, start: int = 0) -> None:
-        self.epoch, self.start = epoch, start
-
-    def order(self) -> list[int]:
-        if not self.shuffle:
-            return list(range(self.n))
-        g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
-        return torch.randperm(self.n, generator=g).tolist()
-
-    def __iter__(self):
-        return iter(self.order()[self.start :])
-
-    def __len__(self) -> int:
-        return self.n - self.start
 
 
 def make_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -302,9 +280,9 @@ def _train(
     status: StatusWriter,
     stop: _StopFlag,
 ) -> str:
-    from fbtui.data.dataset import FaceDataset, build_transform
-    from fbtui.model import build_model, head_loss
+    import fbtui.model as model_lib
     from fbtui.train import transfer
+    from fbtui.train.loaders import build_loaders
 
     t_start = time.time()
     cfg = load_config(run_dir / layout.CONFIG)
@@ -322,41 +300,13 @@ def _train(
     for note in prepared.notes:
         log.info("%s", note)
         reporter.message(note)
-    train_ds = FaceDataset(
-        prepared.train,
-        build_transform(cfg.augment, cfg.data, train=True),
-        label_noise_std=cfg.data.label_noise_std,
-        seed=cfg.experiment.seed,
-        skip_bad=cfg.data.skip_bad,
-    )
-    test_ds = FaceDataset(
-        prepared.test,
-        build_transform(cfg.augment, cfg.data, train=False),
-        skip_bad=cfg.data.skip_bad,
-    )
-    loader_kw: dict[str, Any] = {
-        "num_workers": cfg.data.num_workers,
-        "pin_memory": device.type == "cuda",
-    }
-    if cfg.data.num_workers > 0:
-        loader_kw["persistent_workers"] = True
-    sampler = EpochSampler(len(train_ds), cfg.experiment.seed)
-    train_loader = torch.utils.data.DataLoader(
-        train_ds,
-        batch_size=cfg.train.batch_size,
-        sampler=sampler,
-        drop_last=len(train_ds) > cfg.train.batch_size,
-        **loader_kw,
-    )
-    test_loader = torch.utils.data.DataLoader(
-        test_ds, batch_size=cfg.train.batch_size * 2, shuffle=False, **loader_kw
-    )
-    steps_per_epoch = max(
-        1, len(train_ds) // cfg.train.batch_size if len(train_ds) > cfg.train.batch_size else 1
-    )
+    loaders = build_loaders(cfg, prepared, device)
+    train_ds, test_ds = loaders.train_ds, loaders.test_ds
+    train_loader, test_loader = loaders.train, loaders.test
+    steps_per_epoch = loaders.steps_per_epoch
     epochs = cfg.train.epochs
 
-    model = build_model(cfg.model)
+    model = model_lib.build_model(cfg.model)
     if cfg.model.init_from and resume is None:
         msg = transfer.init_from(model, cfg.model.init_from)
         log.info("%s", msg)
@@ -441,9 +391,7 @@ def _train(
     for epoch in range(start_epoch, epochs):
         model.train()
         batch0 = start_batch if epoch == start_epoch else 0
-        sampler.set_epoch(epoch, batch0 * cfg.train.batch_size)
-        if hasattr(train_ds, "set_epoch"):
-            train_ds.set_epoch(epoch)
+        loaders.set_epoch(epoch, batch0)
         loss_sum = torch.zeros((), device=device)
         mse_sum = torch.zeros((), device=device)
         n_logged, bad_flag = 0, torch.zeros((), dtype=torch.bool, device=device)
@@ -464,7 +412,7 @@ def _train(
                 group["lr"] = lr
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 logits = model(x)
-            loss = head_loss(
+            loss = model_lib.head_loss(
                 logits.float(), y, hist, cfg.model.head, cfg.model.clip, cfg.train.loss
             )
             finite = torch.isfinite(loss)
@@ -610,13 +558,14 @@ def _train(
 
 
 def _gpu_logger(cfg: Config):
-    """A callable giving the sys/gpu<i>/* scalars every few seconds, or None without NVML."""
-    try:
-        from fbtui.gpu import open_backend, sys_scalars
-    except ImportError:
-        return None
-    backend = open_backend()
-    if not getattr(backend, "available", False):
+    """A callable giving the sys/gpu<i>/* scalars every few seconds, or None without NVML.
+
+    Polled in the loop at the logging interval (NVML calls take milliseconds)."""
+    from fbtui.gpu import GpuMonitor, sys_scalars
+
+    monitor = GpuMonitor(history=2, parent_of=None)
+    if monitor.no_gpu:
+        log.info("GPU scalars: %s", monitor.no_gpu)
         return None
     last = [0.0]
 
@@ -625,9 +574,6 @@ def _gpu_logger(cfg: Config):
         if now - last[0] < cfg.log.gpu_every_secs:
             return {}
         last[0] = now
-        out: dict[str, float] = {}
-        for s in backend.sample():
-            out.update(sys_scalars(s))
-        return out
+        return sys_scalars(monitor.poll())
 
     return sample

@@ -10,26 +10,47 @@ import torch
 
 class EpochSampler(torch.utils.data.Sampler):
     """A per-epoch permutation fixed by (seed, epoch), optionally starting mid-epoch, so a
-    resumed run sees exactly the batches an uninterrupted one would."""
+    resumed run sees exactly the batches an uninterrupted one would. Under DDP each rank
+    takes every world-th index of the same permutation (padded to a multiple of world)."""
 
-    def __init__(self, n: int, seed: int, shuffle: bool = True):
+    def __init__(self, n: int, seed: int, shuffle: bool = True, rank: int = 0, world: int = 1):
         self.n, self.seed, self.shuffle = n, seed, shuffle
+        self.rank, self.world = rank, world
         self.epoch, self.start = 0, 0
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
         self.epoch, self.start = epoch, start
 
     def order(self) -> list[int]:
-        if not self.shuffle:
-            return list(range(self.n))
-        g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
-        return torch.randperm(self.n, generator=g).tolist()
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
+            perm = torch.randperm(self.n, generator=g).tolist()
+        else:
+            perm = list(range(self.n))
+        if self.world > 1:
+            perm += perm[: (-len(perm)) % self.world]
+            perm = perm[self.rank :: self.world]
+        return perm
 
     def __iter__(self):
         return iter(self.order()[self.start :])
 
     def __len__(self) -> int:
-        return self.n - self.start
+        return -(-self.n // self.world) - self.start
+
+
+class ShardSampler(torch.utils.data.Sampler):
+    """Evaluation under DDP: rank r scores images r, r+world, ... (no padding, so the
+    gathered predictions cover the test split exactly once)."""
+
+    def __init__(self, n: int, rank: int = 0, world: int = 1):
+        self.idx = list(range(rank, n, world))
+
+    def __iter__(self):
+        return iter(self.idx)
+
+    def __len__(self) -> int:
+        return len(self.idx)
 
 
 @dataclass
@@ -48,7 +69,8 @@ class Loaders:
             self.train_ds.set_epoch(epoch)
 
 
-def build_loaders(cfg, prepared, device: torch.device) -> Loaders:
+def build_loaders(cfg, prepared, device: torch.device, rank: int = 0, world: int = 1) -> Loaders:
+    """Train/test loaders; `batch_size` is per process unless train.batch_scope = "global"."""
     from fbtui.data.dataset import FaceDataset, build_transform
 
     train_ds = FaceDataset(

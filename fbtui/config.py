@@ -47,6 +47,9 @@ class ExtraDataCfg(_Section):
     root: str
     format: Literal["scut", "list"] = "list"
     calibration: Calibration | Literal["fit", "none"] = "none"
+    fit_from: str = Field(
+        "", description='calibration = "fit": run to fit against (default model.init_from)'
+    )
     use: Literal["train"] = "train"
     weight: float = Field(1.0, gt=0)
 
@@ -64,6 +67,11 @@ class DataCfg(_Section):
     skip_bad: bool = False
     synth_n: int = Field(2000, ge=20, description="images in the synthetic set")
     synth_size: int = Field(128, ge=16, description="side of synthetic images in pixels")
+    # labels of a differently rated main set mapped y' = k*y + b (fine-tuning on it)
+    calibration: Calibration | Literal["fit", "none"] = "none"
+    fit_from: str = Field(
+        "", description='calibration = "fit": run to fit against (default model.init_from)'
+    )
     extra: list[ExtraDataCfg] = Field(default_factory=list)
 
     @property

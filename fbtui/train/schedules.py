@@ -2,12 +2,30 @@
 
 Every schedule is `Schedule.lr_at(step)`; `plateau` also needs `observe(test_mse)` after each
 evaluation. Pure Python: `fbtui lr` plots a whole planned run without building a model.
+
+Epoch-based schedules (`step`, `multistep`, `exponential`) change at epoch boundaries;
+the cosine family changes every step. `warmup_epochs` ramps linearly from ~0 up to the
+value the named schedule has when the warmup ends; the named schedule keeps counting from
+step 0, so milestones and cycles stay at the epochs the experiment file names.
+
+`cyclic_cosine` is the researcher's hand-written `adjust_lr`: a cosine between
+`lr * min_ratio` and `lr` with a period of `period_epochs`, repeated `cycles` times,
+starting at the minimum (`start = "min"`, the phase shifted by π) or at the maximum, then
+flat at the minimum until the end of the run.
 """
 
 from __future__ import annotations
 
 import math
 from typing import Any
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    """Optimizer steps in one epoch, as the trainer counts them (the last partial batch is
+    dropped when there is more than one batch)."""
+    if n_train <= batch_size:
+        return 1
+    return max(1, n_train // batch_size)
 
 
 class Schedule:
@@ -26,6 +44,10 @@ class Schedule:
         self.bad = 0
 
     # -- the named schedules, without warmup ------------------------------------------
+    def cyclic_period(self) -> int:
+        """cyclic_cosine: steps in one full cycle."""
+        return max(2, int(round(self.cfg.period_epochs * self.spe)))
+
     def _main(self, step: int) -> float:
         c, lr, spe = self.cfg, self.base, self.spe
         epoch = step // spe
@@ -46,18 +68,22 @@ class Schedule:
         if name == "cosine_restarts":
             period = max(1, int(round(c.t0_epochs * spe)))
             t = step
-            while t >= period:
-                t -= period
-                period *= c.t_mult
+            if c.t_mult == 1:
+                t %= period
+            else:
+                while t >= period:
+                    t -= period
+                    period *= c.t_mult
             return c.min_lr + (lr - c.min_lr) * (1 + math.cos(math.pi * t / period)) / 2
         if name == "cyclic_cosine":
             lo = lr * c.min_ratio
-            period = max(2, int(round(c.period_epochs * spe)))
+            period = self.cyclic_period()
             if step >= period * c.cycles:
                 return lo  # the flat tail at the minimum
-            phase = (step % period) / period * 2 * math.pi
+            # adjust_lr: amp * cos((step / T_half + 1) * pi) + offset, T_half = period / 2
+            phase = 2 * math.pi * (step % period) / period
             if c.start == "min":
-                phase += math.pi  # cos(pi) = -1: the cycle starts at the minimum
+                phase += math.pi  # cos(pi) = -1: each cycle starts at the minimum
             return lo + (lr - lo) * (1 + math.cos(phase)) / 2
         raise ValueError(f"unknown schedule {name!r}")
 
@@ -83,6 +109,36 @@ class Schedule:
         """The lr at every step of the planned run (plateau shown without cuts)."""
         return [self.lr_at(s) for s in range(self.total)]
 
+    def warnings(self) -> list[str]:
+        """Things about the planned schedule a researcher would want to know before a run."""
+        c, out = self.cfg, []
+        if self.warmup >= self.total:
+            out.append(
+                f"schedule.warmup_epochs = {c.warmup_epochs} covers the whole run "
+                f"({self.epochs} epochs)"
+            )
+        if c.name == "cyclic_cosine":
+            cyc_steps = self.cyclic_period() * c.cycles
+            if cyc_steps > self.total:
+                out.append(
+                    f"schedule: {c.cycles} cycles of {c.period_epochs:g} epochs need "
+                    f"{c.cycles * c.period_epochs:g} epochs, but train.epochs = {self.epochs}: "
+                    "the run ends mid-cycle and never reaches the flat tail"
+                )
+        if c.name == "multistep":
+            late = [m for m in c.milestones if m >= self.epochs]
+            if late:
+                out.append(
+                    f"schedule.milestones {late} are at or after the last epoch ({self.epochs}): "
+                    "they never apply"
+                )
+        if c.name == "step" and c.step_size >= self.epochs:
+            out.append(
+                f"schedule.step_size = {c.step_size} >= train.epochs = {self.epochs}: "
+                "the lr never decays"
+            )
+        return out
+
     def state_dict(self) -> dict[str, Any]:
         return {"factor": self.factor, "best": self.best, "bad": self.bad}
 
@@ -93,4 +149,5 @@ class Schedule:
 
 
 def make_schedule(cfg, base_lr: float, steps_per_epoch: int, epochs: int) -> Schedule:
+    """The schedule of an experiment's [schedule] section for a run of this length."""
     return Schedule(cfg, base_lr, steps_per_epoch, epochs)

@@ -1,0 +1,120 @@
+"""`fbtui lr`, `fbtui augment` and `fbtui calibrate`: look before you train."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from fbtui.cli.app import app, console, err_console
+
+
+@app.command("lr")
+def lr_cmd(
+    config: Path = typer.Argument(..., help="experiment TOML file"),
+    png: Path | None = typer.Option(None, "--png", help="also write the chart to this PNG"),
+    set_: list[str] = typer.Option([], "--set", help="override a key: --set train.lr=0.04"),
+    log: bool = typer.Option(False, "--log", help="logarithmic lr axis"),
+    train_size: int = typer.Option(
+        0, "--train-size", min=0, help="training images per epoch (default: from the split files)"
+    ),
+    width: int = typer.Option(0, "--width", min=0, help="chart width in characters"),
+    height: int = typer.Option(14, "--height", min=4, help="chart height in lines"),
+) -> None:
+    """Draw the learning rate against step for the whole planned run, without training."""
+    from fbtui.config import load_config
+    from fbtui.tools.lr_plot import describe, lr_plan, render_chart, save_png
+
+    cfg = load_config(config, set_)
+    sched, size = lr_plan(cfg, train_size or None)
+    plan = sched.plan()
+    if size.assumed:
+        err_console.print(f"[yellow]note:[/] {size.source}", highlight=False)
+    console.print(f"[bold]{config}[/]", highlight=False)
+    for line in describe(cfg, sched, size):
+        console.print(f"  {line}", highlight=False)
+    for w in sched.warnings():
+        err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    w = width or max(30, min(110, console.width - 14))
+    for line in render_chart(plan, w, height, log=log, steps_per_epoch=sched.spe):
+        console.print(line, style="cyan", highlight=False, no_wrap=True, overflow="crop")
+    if png is not None:
+        save_png(png, plan, sched.spe, f"{config.name}: {cfg.schedule.name}", log=log)
+        console.print(f"wrote {png}", highlight=False)
+
+
+@app.command("augment")
+def augment_cmd(
+    config: Path = typer.Argument(..., help="experiment TOML file"),
+    png: Path | None = typer.Option(
+        None, "--png", help="where to write the grid (default augment-<config>.png)"
+    ),
+    n: int = typer.Option(16, "--n", min=1, max=256, help="number of samples"),
+    set_: list[str] = typer.Option([], "--set", help="override a key: --set augment.rotation=20"),
+    seed: int = typer.Option(0, "--seed", help="which samples and which random draws"),
+    show: bool = typer.Option(
+        True, "--show/--no-show", help="draw the grid in the terminal (colour terminals)"
+    ),
+) -> None:
+    """Write a grid of augmented training samples beside their originals (de-normalised)."""
+    from fbtui.config import load_config
+    from fbtui.tools.augment_preview import describe_transform, preview, render_terminal
+
+    cfg = load_config(config, set_)
+    grid, samples = preview(cfg, n, seed)
+    for note in samples.notes:
+        err_console.print(f"[yellow]note:[/] {note}", highlight=False)
+    out = png or Path(f"augment-{config.stem}.png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    grid.save(out)
+    console.print(
+        f"{len(samples.records)} samples from {samples.source}; training transform: "
+        f"{describe_transform(cfg)}",
+        highlight=False,
+    )
+    if show and console.is_terminal and console.color_system in ("truecolor", "256"):
+        render_terminal(grid, console)
+    elif show:
+        console.print("(not a colour terminal: open the PNG to see the grid)", highlight=False)
+    console.print(f"wrote {out} ({grid.width}x{grid.height})", highlight=False)
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    run: str = typer.Argument(..., metavar="RUN", help="run folder, run name or checkpoint"),
+    dataset: Path = typer.Argument(..., help="data set folder (list or SCUT layout)"),
+    fmt: str = typer.Option("auto", "--format", help="list | scut | auto (labels.txt -> list)"),
+    label: str = typer.Option("mean", "--label", help="SCUT label: mean | original"),
+    runs_dir: Path | None = typer.Option(None, "--runs-dir", help="runs root for run names"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """Fit y' = k*y + b mapping DATASET's labels onto RUN's predictions (least squares,
+    mapped labels clipped to [1, 5]); print k, b and the MSE before and after."""
+    import os
+
+    from fbtui.cli.app import runs_root
+    from fbtui.errors import ConfigError
+    from fbtui.tools.calibrate import calibrate
+
+    if fmt not in ("auto", "list", "scut"):
+        raise ConfigError(f"--format {fmt!r}: expected list, scut or auto")
+    if label not in ("mean", "original"):
+        raise ConfigError(f"--label {label!r}: expected mean or original")
+    if runs_dir is not None:
+        os.environ["FBTUI_RUNS"] = str(runs_root(runs_dir))  # run names resolve under it
+    res = calibrate(run, dataset, fmt, label)
+    if as_json:
+        print(json.dumps(res.to_dict(), indent=2))
+        return
+    console.print(f"calibrated {res.dataset} ({res.n} images) against {res.model}", highlight=False)
+    console.print(
+        f"  labels {res.label_min:.3f}..{res.label_max:.3f}, Pearson with predictions {res.pc:.4f}",
+        highlight=False,
+    )
+    console.print(f"  [bold]k = {res.k:.4f}   b = {res.b:+.4f}[/]   (y' = k*y + b, clipped to [1, 5])")
+    console.print(
+        f"  MSE to the model: before {res.mse_before:.4f}  after {res.mse_after:.4f}",
+        highlight=False,
+    )
+    console.print(f"  for an experiment file:  {res.toml()}", highlight=False)

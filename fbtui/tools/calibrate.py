@@ -1,0 +1,223 @@
+"""Calibrate a differently rated data set against a trained model: y' = k·y + b.
+
+The researcher's "data cleaning" of a second data set: freeze a model trained on
+SCUT-FBP5500, predict every image of the new set, and find the linear map of the new
+set's labels onto the model's scale that minimises the squared error, with the mapped
+labels clipped to [1, 5] (their `clip(norm(target))`). The researcher trained k and b by
+SGD; the same minimum is found here in closed form (least squares, then refined on the
+labels the clip leaves unclipped).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fbtui.errors import DataError, RunError
+
+LO, HI = 1.0, 5.0
+
+
+@dataclass
+class CalibrationResult:
+    """k, b and how much closer the mapped labels are to the model's predictions."""
+
+    k: float
+    b: float
+    n: int
+    mse_before: float  # labels as they are (clipped to [1, 5]) against the predictions
+    mse_after: float  # clip(k*y + b) against the predictions
+    pc: float  # Pearson correlation between labels and predictions (unchanged by k, b > 0)
+    label_min: float
+    label_max: float
+    dataset: str = ""
+    model: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def toml(self) -> str:
+        """The line to paste into an experiment file."""
+        return f"calibration = {{k = {self.k:.4f}, b = {self.b:.4f}}}"
+
+
+def apply(y: np.ndarray | float, k: float, b: float) -> np.ndarray:
+    """Map labels through y' = k·y + b, clipped to the rating scale [1, 5]."""
+    return np.clip(k * np.asarray(y, dtype=np.float64) + b, LO, HI)
+
+
+def _lstsq(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    a = np.stack([y, np.ones_like(y)], axis=1)
+    (k, b), *_ = np.linalg.lstsq(a, p, rcond=None)
+    return float(k), float(b)
+
+
+def fit_linear(y, p, iters: int = 50) -> tuple[float, float]:
+    """k, b minimising mean((clip(k·y + b, 1, 5) - p)²).
+
+    Ordinary least squares first; then, while some mapped labels fall outside [1, 5]
+    (where the clip makes them insensitive to k and b), refit on the labels inside and
+    keep the refit whenever it lowers the clipped error."""
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    if y.shape != p.shape or y.size < 2:
+        raise DataError("calibration needs at least two labelled images")
+    if np.ptp(y) == 0:
+        raise DataError(f"calibration: every label is {y[0]:g}; k and b cannot be fitted")
+
+    def err(k: float, b: float) -> float:
+        return float(np.mean((apply(y, k, b) - p) ** 2))
+
+    k, b = _lstsq(y, p)
+    best = err(k, b)
+    for _ in range(iters):
+        inside = (k * y + b >= LO) & (k * y + b <= HI)
+        if inside.all() or inside.sum() < 2 or np.ptp(y[inside]) == 0:
+            break
+        k2, b2 = _lstsq(y[inside], p[inside])
+        e2 = err(k2, b2)
+        if e2 >= best - 1e-15:
+            break
+        k, b, best = k2, b2, e2
+    return k, b
+
+
+def summarize(y, p, k: float, b: float) -> CalibrationResult:
+    """The before/after figures for a fitted (or given) k and b."""
+    from fbtui.metrics import pearson
+
+    y = np.asarray(y, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    return CalibrationResult(
+        k=k,
+        b=b,
+        n=int(y.size),
+        mse_before=float(np.mean((np.clip(y, LO, HI) - p) ** 2)),
+        mse_after=float(np.mean((apply(y, k, b) - p) ** 2)),
+        pc=pearson(y, p),
+        label_min=float(y.min()),
+        label_max=float(y.max()),
+    )
+
+
+# -- the frozen model ------------------------------------------------------------------
+
+
+def load_source(source: str | Path):
+    """A run folder, run name or checkpoint file -> an eval-mode `Scorer` with the run's
+    test-time preprocessing (from its config.toml, or the config stored in the checkpoint)."""
+    from fbtui.tools.inference import load_scorer
+    from fbtui.train.transfer import checkpoint_path
+
+    path = checkpoint_path(source)
+    run_dir = path.parent.parent
+    if path.parent.name == "checkpoints" and (run_dir / "config.toml").is_file():
+        return load_scorer(run_dir, which=path.stem)
+    return _scorer_from_file(path)
+
+
+def _scorer_from_file(path: Path):
+    """A bare checkpoint written by fbtui carries its run's config text."""
+    import tomllib
+
+    from fbtui.config import config_from_dict
+    from fbtui.data.dataset import build_transform
+    from fbtui.model import build_model
+    from fbtui.tools.inference import Scorer, pick_device
+    from fbtui.train.checkpoint import load_checkpoint, model_state
+
+    ckpt = load_checkpoint(path)
+    text = ckpt.get("config")
+    if not isinstance(text, str):
+        raise RunError(
+            f"{path}: this checkpoint does not hold its run's config, so its model and "
+            "preprocessing are unknown; pass the run folder instead"
+        )
+    cfg = config_from_dict(tomllib.loads(text), f"{path} (stored config)")
+    cfg.model.pretrained = "none"
+    model = build_model(cfg.model)
+    try:
+        model.load_state_dict(model_state(ckpt), strict=True)
+    except RuntimeError as e:
+        raise RunError(
+            f"{path}: weights do not fit its stored config: {str(e).splitlines()[0]}"
+        ) from None
+    device = pick_device()
+    model.to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    transform = build_transform(cfg.augment, cfg.data, train=False)
+    return Scorer(path.parent, path, cfg, model, transform, device, [])
+
+
+class _Images:
+    """Records -> preprocessed tensors, for a DataLoader."""
+
+    def __init__(self, records: list[Any], transform) -> None:
+        self.records, self.transform = records, transform
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int):
+        from fbtui.data.images import load_image
+
+        return self.transform(load_image(self.records[i].path))
+
+
+def predict_records(scorer, records: list[Any], batch_size: int = 64) -> np.ndarray:
+    """The frozen model's score for every record, in order."""
+    import torch
+
+    if not records:
+        return np.zeros(0)
+    workers = min(4, os.cpu_count() or 1) if len(records) > 256 else 0
+    loader = torch.utils.data.DataLoader(
+        _Images(records, scorer.transform),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+    )
+    out = []
+    with torch.no_grad():
+        for x in loader:
+            logits = scorer.model(x.to(scorer.device)).float()
+            out.append(scorer.model.score(logits).cpu().numpy())
+    return np.concatenate(out).astype(np.float64)
+
+
+def calibrate_records(source, records: list[Any], batch_size: int = 64) -> CalibrationResult:
+    """Fit k, b for `records` against the model of `source` (run, name or checkpoint)."""
+    scorer = source if hasattr(source, "model") else load_source(source)
+    y = np.array([r.score for r in records], dtype=np.float64)
+    p = predict_records(scorer, list(records), batch_size)
+    k, b = fit_linear(y, p)
+    res = summarize(y, p, k, b)
+    res.model = str(scorer.checkpoint)
+    return res
+
+
+def guess_format(root: str | Path) -> str:
+    """`list` when the folder has a labels file, else `scut`."""
+    from fbtui.data.listfmt import LABEL_FILES
+
+    r = Path(root).expanduser()
+    return "list" if any((r / n).is_file() for n in LABEL_FILES) else "scut"
+
+
+def calibrate(
+    run: str | Path, dataset: str | Path, fmt: str = "auto", label: str = "mean"
+) -> CalibrationResult:
+    """`fbtui calibrate RUN DATASET`: every image of DATASET against RUN's best model."""
+    from fbtui.data import open_dataset
+
+    fmt = guess_format(dataset) if fmt == "auto" else fmt
+    ds = open_dataset(str(dataset), format=fmt, label=label)
+    scorer = load_source(run)
+    res = calibrate_records(scorer, list(ds.records.values()))
+    res.dataset = str(dataset)
+    return res

@@ -1,0 +1,276 @@
+"""k-fold cross-validation: the official folds cv1..cvK as sibling runs under one parent.
+
+```
+runs/<name>-<stamp>/          kfold.json (per-fold best metrics, mean ± std, state)
+    cv1/ cv2/ ... cvK/        ordinary run folders (config.toml with data.split = "cvk")
+```
+
+`fbtui run CONFIG --folds K` trains them in turn in the foreground, or with `--detach` in
+one background process (`python -m fbtui.train.kfold PARENT`, which also continues an
+interrupted group: finished folds are skipped and a stopped fold resumes from last.pt).
+The mean and sample standard deviation over the folds of the best-epoch MSE, MAE, RMSE
+and Pearson correlation are the SCUT-FBP5500 paper's 5-fold protocol.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from fbtui.errors import ConfigError, RunError
+from fbtui.metrics import mean_std
+from fbtui.runs import layout
+from fbtui.runs.status import read_json, read_status, write_json_atomic
+
+METRICS = ("mse", "mae", "rmse", "pc")
+MAX_FOLDS = 5  # SCUT-FBP5500_v2 ships five cross-validation folds
+LOG = "kfold.log"
+
+
+def fold_dir(parent: Path, k: int) -> Path:
+    return Path(parent) / f"cv{k}"
+
+
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and std (sample, ddof 1) of each metric over the folds that have a best epoch."""
+    done = [r for r in runs if isinstance(r.get("best"), dict) and r["best"].get("mse") is not None]
+    per = {m: [r["best"].get(m) for r in done] for m in METRICS}
+    mean, std = {}, {}
+    for m, vals in per.items():
+        vals = [v for v in vals if isinstance(v, (int, float))]
+        if vals:
+            mean[m], std[m] = mean_std(vals)
+    return {"n": len(done), "per_fold": per, "mean": mean, "std": std}
+
+
+def group_state(states: list[str]) -> str:
+    """One word for the group from its folds' states."""
+    if any(s in ("running", "running (stale)") for s in states):
+        return "running"
+    if any(s in ("failed", "failed (lost)") for s in states):
+        return "failed"
+    if any(s == "stopped" for s in states):
+        return "stopped"
+    if all(s == "finished" for s in states):
+        return "finished"
+    if any(s == "diverged" for s in states) and not any(s == "queued" for s in states):
+        return "diverged"
+    return "queued" if all(s == "queued" for s in states) else "running"
+
+
+def refresh(parent: Path, state: str | None = None, **extra: Any) -> dict[str, Any]:
+    """Re-read every fold's status and rewrite kfold.json; returns what was written."""
+    from fbtui.runs.status import effective_state
+
+    parent = Path(parent)
+    data = read_json(parent / layout.KFOLD) or {}
+    runs = []
+    for r in data.get("runs", []):
+        run_dir = parent / r["run"]
+        try:
+            status = read_status(run_dir) or {}
+            summary = read_json(run_dir / layout.SUMMARY) or {}
+        except Exception:  # noqa: BLE001 - a torn fold file must not break the group
+            status, summary = {}, {}
+        best = summary.get("best") or status.get("best") or {}
+        runs.append(
+            {
+                **r,
+                "state": effective_state(status) if status else "queued",
+                "best": {k: best[k] for k in (*METRICS, "epoch") if k in best},
+            }
+        )
+    data["runs"] = runs
+    data.update(aggregate(runs))
+    data["state"] = state or group_state([r["state"] for r in runs])
+    data["updated"] = time.time()
+    data.update(extra)
+    write_json_atomic(parent / layout.KFOLD, data)
+    return data
+
+
+def create_group(cfg, root: Path, folds: int) -> tuple[Path, dict[int, Any]]:
+    """Validate every fold's data, then make the parent folder, the K queued fold runs and
+    kfold.json. Bad data fails here, before any folder exists. Returns the parent and each
+    fold's prepared data (for a foreground run, so the data is not opened twice)."""
+    from fbtui.cli.run_cmd import create_run
+    from fbtui.train.trainer import prepare_data
+
+    if not 1 <= folds <= MAX_FOLDS:
+        raise ConfigError(
+            f"--folds {folds}: SCUT-FBP5500 has {MAX_FOLDS} official folds; use 1..{MAX_FOLDS}"
+        )
+    fold_cfgs = []
+    for k in range(1, folds + 1):
+        c = cfg.model_copy(deep=True)
+        c.data.split = f"cv{k}"
+        c.experiment.name = f"{cfg.experiment.name}-cv{k}"
+        prepared = prepare_data(c)  # raises DataError naming the split when it is missing
+        if not prepared.test:
+            raise ConfigError(
+                f"--folds: {cfg.data.root} has no cross-validation split cv{k} with test images "
+                "(k-fold needs the SCUT layout with 5_folders_cross_validations_files)"
+            )
+        fold_cfgs.append((c, prepared))
+    parent = layout.new_run_dir(root, cfg.experiment.name)
+    prepared_by_fold = {}
+    for k, (c, prepared) in enumerate(fold_cfgs, start=1):
+        made = create_run(c, parent)
+        os.replace(made, fold_dir(parent, k))  # the fold's folder is simply cvk
+        prepared_by_fold[k] = prepared
+    write_json_atomic(
+        parent / layout.KFOLD,
+        {
+            "kind": "kfold",
+            "name": cfg.experiment.name,
+            "folds": folds,
+            "state": "queued",
+            "created": time.time(),
+            "host": socket.gethostname(),
+            "runs": [{"fold": k, "split": f"cv{k}", "run": f"cv{k}"} for k in range(1, folds + 1)],
+        },
+    )
+    refresh(parent)
+    return parent, prepared_by_fold
+
+
+def train_folds(
+    parent: Path, reporter_factory=None, on_fold=None, prepared: dict[int, Any] | None = None
+) -> str:
+    """Train every fold of a group that is not finished yet, in order; returns the group's
+    final state. A stopped fold ends the loop; a diverged one does not stop the others."""
+    from fbtui.train.trainer import train_run
+
+    parent = Path(parent)
+    data = read_json(parent / layout.KFOLD)
+    if not data:
+        raise RunError(f"{parent}: no kfold.json: not a k-fold group")
+    refresh(parent, state="running", pid=os.getpid(), started=data.get("started") or time.time())
+    for r in data["runs"]:
+        run_dir = parent / r["run"]
+        status = read_status(run_dir) or {}
+        if status.get("state") == "finished":
+            continue
+        if on_fold is not None:
+            on_fold(r["fold"], len(data["runs"]), run_dir)
+        reporter = reporter_factory() if reporter_factory else None
+        try:
+            state = train_run(run_dir, reporter, (prepared or {}).get(r["fold"]))
+        except BaseException:
+            refresh(parent, state="failed")
+            raise
+        refresh(parent, state="running")
+        if state == "stopped":
+            break
+    return refresh(parent)["state"]
+
+
+def run_folds(cfg, root: Path, folds: int, detach: bool = False, console=None) -> int:
+    """`fbtui run CONFIG --folds K`: returns the exit code (0 ok, 1 a fold failed or diverged)."""
+    parent, prepared = create_group(cfg, root, folds)
+    if detach:
+        pid = spawn_group(parent)
+        msg = (
+            f"started {folds} folds in the background (pid {pid}); follow them with "
+            f"`fbtui runs` or `tail -f {parent}/{LOG}`"
+        )
+        if console is not None:
+            from fbtui.cli.app import err_console
+
+            err_console.print(msg)
+        print(parent)  # stdout holds only the group folder, for scripts
+        return 0
+    from fbtui.train.progress import RichReporter
+
+    def announce(k: int, n: int, run_dir: Path) -> None:
+        if console is not None:
+            console.rule(f"fold {k}/{n}: {run_dir}")
+
+    state = train_folds(
+        parent,
+        reporter_factory=lambda: RichReporter(console) if console else None,
+        on_fold=announce,
+        prepared=prepared,
+    )
+    if console is not None:
+        print_group(parent, console)
+    return 1 if state in ("failed", "diverged") else 0
+
+
+def print_group(parent: Path, console) -> None:
+    """The per-fold table and the mean ± std line."""
+    from rich.table import Table
+
+    data = read_json(Path(parent) / layout.KFOLD) or {}
+    table = Table(title=f"k-fold {parent}")
+    for col in ("fold", "state", "epoch", *METRICS):
+        table.add_column(col, justify="left" if col in ("fold", "state") else "right")
+    for r in data.get("runs", []):
+        b = r.get("best", {})
+        table.add_row(
+            r["run"],
+            r.get("state", ""),
+            str(b.get("epoch", "")),
+            *(f"{b[m]:.4f}" if m in b else "" for m in METRICS),
+        )
+    mean, std = data.get("mean", {}), data.get("std", {})
+    if mean:
+        table.add_row(
+            "mean ± std",
+            data.get("state", ""),
+            f"n={data.get('n')}",
+            *(f"{mean[m]:.4f}±{std[m]:.4f}" if m in mean else "" for m in METRICS),
+        )
+    console.print(table)
+
+
+def spawn_group(parent: Path) -> int:
+    """Start `python -m fbtui.train.kfold PARENT` in its own session (survives the
+    terminal); its output goes to PARENT/kfold.log."""
+    parent = Path(parent)
+    with open(parent / LOG, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fbtui.train.kfold", str(parent)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    return proc.pid
+
+
+def main(argv: list[str]) -> int:
+    from fbtui.errors import UserError
+
+    if len(argv) != 1:
+        print("usage: python -m fbtui.train.kfold PARENT", file=sys.stderr)
+        return 2
+    parent = Path(argv[0])
+
+    def say(k: int, n: int, run_dir: Path) -> None:
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} fold {k}/{n}: {run_dir}", flush=True)
+
+    try:
+        state = train_folds(parent, on_fold=say)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    data = read_json(parent / layout.KFOLD) or {}
+    mean, std = data.get("mean", {}), data.get("std", {})
+    print(
+        f"{state}: "
+        + "  ".join(f"{m} {mean[m]:.4f}±{std[m]:.4f}" for m in METRICS if m in mean),
+        flush=True,
+    )
+    return 0 if state in ("finished", "stopped") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

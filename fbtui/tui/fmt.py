@@ -1,0 +1,57 @@
+"""Short text for the dashboard: durations, start times, metric figures, ETA."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+
+def duration(seconds: float | None) -> str:
+    """'4:05', '1:02:03' or '3d04h'; '' when unknown."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return ""
+    s = int(seconds)
+    if s >= 86400:
+        return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+    if s >= 3600:
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def started(ts: float | None) -> str:
+    """Start time as 'MM-DD HH:MM' in local time; '' when unknown."""
+    if ts is None:
+        return ""
+    return time.strftime("%m-%d %H:%M", time.localtime(ts))
+
+
+def started_short(ts: float | None, now: float) -> str:
+    """Start time in 5 cells: 'HH:MM' on the same day as `now`, else 'MM-DD'."""
+    if ts is None:
+        return ""
+    if time.localtime(ts)[:3] == time.localtime(now)[:3]:
+        return time.strftime("%H:%M", time.localtime(ts))
+    return time.strftime("%m-%d", time.localtime(ts))
+
+
+def metric(value: Any, digits: int = 4) -> str:
+    """A metric figure, or '' when missing or not a number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return ""
+    if not math.isfinite(value):
+        return "nan" if math.isnan(value) else str(value)
+    return f"{value:.{digits}f}"
+
+
+def lr(value: float | None) -> str:
+    """A learning rate: '0.003', '1.2e-05'."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:.3g}"
+
+
+def eta(seconds: float | None) -> str:
+    """'ETA 4:05', or 'ETA ?' when not known yet."""
+    text = duration(seconds)
+    return f"ETA {text}" if text else "ETA ?"

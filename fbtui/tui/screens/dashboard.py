@@ -1,0 +1,382 @@
+"""The main screen: runs table on top, the selected run's live view and the GPU panel below.
+
+Threads read, the main thread paints: the runs root is listed in an exclusive worker every
+couple of seconds, launches/stops/resumes run in their own workers, and every result comes
+back as a message handled here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from fbtui.runs import RunInfo, list_runs, pid_to_run
+from fbtui.tui.alerts import run_alerts
+from fbtui.tui.widgets.gpu_panel import GpuPanel
+from fbtui.tui.widgets.metrics_panel import MetricsPanel
+from fbtui.tui.widgets.run_table import RunTable
+
+# Alerts worth a notification when the dashboard opens (the ones that changed while the
+# researcher was away); older failures are only flagged in the table.
+_NOTIFY_AT_START = {"lost", "stale", "input"}
+_RESUMABLE = {"stopped", "failed", "failed (lost)", "diverged"}
+
+
+class DashboardScreen(Screen):
+    """Runs, live view, GPU panel, footer."""
+
+    BINDINGS = [
+        Binding("n", "new_run", "New"),
+        Binding("s", "stop", "Stop"),
+        Binding("r", "resume", "Resume"),
+        Binding("c", "compare", "Compare"),
+        Binding("l", "log", "Log"),
+        Binding("slash", "filter", "Filter"),
+        Binding("o", "sort", "Sort"),
+        Binding("t", "tags", "Tags"),
+        Binding("right_square_bracket", "next_chart", "Next chart", show=False),
+        Binding("left_square_bracket", "prev_chart", "Prev chart", show=False),
+        Binding("ctrl+r", "refresh", "Refresh", show=False),
+    ]
+
+    class RunsListed(Message):
+        """A listing of the runs root finished (posted from the listing worker)."""
+
+        def __init__(self, runs: list[RunInfo], error: str = "") -> None:
+            self.runs = runs
+            self.error = error
+            super().__init__()
+
+    class ActionDone(Message):
+        """A launch, stop or resume worker finished."""
+
+        def __init__(self, message: str, severity: str = "information", select: Path | None = None):
+            self.message = message
+            self.severity = severity
+            self.select = select
+            super().__init__()
+
+    def __init__(self, settings) -> None:
+        super().__init__()
+        self.settings = settings
+        self._listed_once = False
+        self._alerted: set[tuple[str, str]] = set()
+        self._pending_select: Path | None = settings.watch
+        self._busy: set[str] = set()  # runs with a stop/resume in flight
+        self._pid_map: dict[int, str] = {}  # live runs' pids, for the GPU panel
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._title_text(), id="title")
+        yield Input(placeholder="filter runs: words in name, state or flag", id="filter")
+        yield RunTable(id="runs", clock=self.settings.clock)
+        with Horizontal(id="live"):
+            yield MetricsPanel(id="metrics", settings=self.settings)
+            # the GPU panel is mounted after the first listing, so its first poll already
+            # knows which run owns each GPU process
+            yield Vertical(id="gpu-box")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#filter").display = False
+        self.query_one(RunTable).focus()
+        self.refresh_runs()
+        if self.settings.list_every_s:
+            self.set_interval(self.settings.list_every_s, self.refresh_runs)
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width >= 110, "-wide")
+
+    def _title_text(self, runs: list[RunInfo] | None = None) -> str:
+        root = str(self.settings.runs_dir)
+        where = f"{self.settings.host}:{root}" if self.settings.host else root
+        parts = [f"[b]fbtui[/b] {where}"]
+        if runs is not None:
+            live = sum(1 for r in runs if r.state == "running")
+            parts.append(f"{len(runs)} runs, {live} live")
+            table = self.query_one(RunTable)
+            parts.append(f"sort: {table.sort_label}")
+            if table.filter_text:
+                parts.append(f"filter: {table.filter_text!r}")
+            if table.marked:
+                parts.append(f"{len(table.marked)} marked")
+        return " · ".join(parts)
+
+    def _update_title(self) -> None:
+        table = self.query_one(RunTable)
+        self.query_one("#title", Static).update(self._title_text(list(table.runs.values())))
+
+    # -- listing ----------------------------------------------------------------------------
+
+    def refresh_runs(self) -> None:
+        """List the runs root in a worker (an unfinished listing is superseded)."""
+        self._list_runs()
+
+    @work(thread=True, group="runs", exclusive=True)
+    def _list_runs(self) -> None:
+        try:
+            runs = list_runs(self.settings.runs_dir)
+            error = ""
+        except OSError as e:  # a vanished or unreadable runs root is a state, not a crash
+            runs, error = [], f"cannot list {self.settings.runs_dir}: {e}"
+        self.post_message(self.RunsListed(runs, error))
+
+    def on_dashboard_screen_runs_listed(self, event: RunsListed) -> None:
+        table = self.query_one(RunTable)
+        table.show_runs(event.runs)
+        self._update_title()
+        self._notify_alerts(event.runs)
+        self._set_gpu_owners(event.runs)
+        if not self._listed_once:
+            self.query_one("#gpu-box").mount(
+                GpuPanel(id="gpu", pid_to_run=self._gpu_owners, interval=self.settings.gpu_every_s)
+            )
+        if event.error and not self._listed_once:
+            self.notify(event.error, severity="error")
+        self._listed_once = True
+        if self._pending_select is not None:
+            if table.select_path(self._pending_select):
+                self._pending_select = None
+            elif not self.settings.list_every_s:
+                self._pending_select = None
+
+    def _set_gpu_owners(self, runs: list[RunInfo]) -> None:
+        # replaced whole, never mutated: the GPU poll thread reads it
+        self._pid_map = pid_to_run(runs)
+
+    def _gpu_owners(self) -> dict[int, str]:
+        return self._pid_map
+
+    def _notify_alerts(self, runs: list[RunInfo]) -> None:
+        fresh = []
+        for run in runs:
+            for alert in run_alerts(run):
+                key = (str(run.path), alert.kind)
+                if key in self._alerted:
+                    continue
+                self._alerted.add(key)
+                if self._listed_once or alert.kind in _NOTIFY_AT_START:
+                    fresh.append(alert)
+        if len(fresh) > 3:
+            worst = "error" if any(a.severity == "error" for a in fresh) else "warning"
+            flags = ", ".join(sorted({a.flag for a in fresh}))
+            self.notify(
+                f"{len(fresh)} runs need attention ({flags}); filter the table with / and a flag",
+                severity=worst,
+            )
+            return
+        for alert in fresh:
+            self.notify(alert.message, severity=alert.severity, timeout=8)
+
+    # -- selection ------------------------------------------------------------------------
+
+    def on_run_table_selected(self, event: RunTable.Selected) -> None:
+        self.query_one(MetricsPanel).show_run(event.run)
+
+    def on_run_table_opened(self, event: RunTable.Opened) -> None:
+        from fbtui.tui.screens.run_details import RunDetailsScreen
+
+        self.app.push_screen(RunDetailsScreen(event.run))
+
+    # -- filter and sort ------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_one(RunTable).set_filter(event.value)
+        self._update_title()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        box = self.query_one("#filter", Input)
+        if not event.value.strip():
+            box.display = False
+        self.query_one(RunTable).focus()
+
+    def key_escape(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.display:
+            box.value = ""
+            box.display = False
+            self.query_one(RunTable).set_filter("")
+            self.query_one(RunTable).focus()
+            self._update_title()
+
+    def action_sort(self) -> None:
+        label = self.query_one(RunTable).cycle_sort()
+        self._update_title()
+        self.notify(f"sorted by {label}", timeout=2)
+
+    def action_refresh(self) -> None:
+        self.refresh_runs()
+        self.query_one(MetricsPanel).poll_now()
+
+    # -- charts ---------------------------------------------------------------------------
+
+    def action_tags(self) -> None:
+        from fbtui.tui.screens.tag_picker import TagPickerScreen
+
+        panel = self.query_one(MetricsPanel)
+        if not panel.tags:
+            self.notify("no scalars in this run yet", severity="warning")
+            return
+
+        def chosen(tag: str | None) -> None:
+            if tag:
+                panel.show_tag(tag)
+
+        self.app.push_screen(TagPickerScreen(panel.tags, panel.latest_values()), chosen)
+
+    def action_next_chart(self) -> None:
+        self.query_one(MetricsPanel).cycle(1)
+
+    def action_prev_chart(self) -> None:
+        self.query_one(MetricsPanel).cycle(-1)
+
+    # -- run actions ----------------------------------------------------------------------
+
+    def _current(self) -> RunInfo | None:
+        run = self.query_one(RunTable).current
+        if run is None:
+            self.notify("no run selected", severity="warning")
+        return run
+
+    def action_new_run(self) -> None:
+        from fbtui.tui.screens.new_run import NewRunScreen
+
+        def chosen(choice: tuple[Path, list[str]] | None) -> None:
+            if choice is not None:
+                config, overrides = choice
+                self.notify(f"starting {config.name} …", timeout=3)
+                self._launch(config, overrides)
+
+        self.app.push_screen(NewRunScreen(self.settings.experiments_dir), chosen)
+
+    @work(thread=True, group="launch")
+    def _launch(self, config: Path, overrides: list[str]) -> None:
+        from fbtui.runs.launch import run_cli_detached
+
+        argv = ["run", str(config), "--detach", "--runs-dir", str(self.settings.runs_dir)]
+        for item in overrides:
+            argv += ["--set", item]
+        try:
+            rc, out = run_cli_detached(argv, timeout=self.settings.launch_timeout_s)
+        except Exception as e:  # noqa: BLE001 - a failed launch is reported, never fatal
+            self.post_message(self.ActionDone(f"could not start {config.name}: {e}", "error"))
+            return
+        lines = [ln for ln in out.splitlines() if ln.strip()]
+        last = Path(lines[-1].strip()) if lines else None
+        if rc == 0 and last is not None and last.is_dir():
+            self.post_message(self.ActionDone(f"started {last.name} (detached)", select=last))
+        else:
+            detail = out.strip() or f"exit code {rc}"
+            self.post_message(
+                self.ActionDone(f"could not start {config.name}:\n{detail[-800:]}", "error")
+            )
+
+    def action_stop(self) -> None:
+        from fbtui.tui.screens.confirm import ConfirmScreen
+
+        run = self._current()
+        if run is None:
+            return
+        if run.kind != "fbtui" or not run.state.startswith("running"):
+            self.notify(f"{run.name} is {run.state}: nothing to stop", severity="warning")
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.notify(f"stopping {run.name} (it saves a checkpoint) …", timeout=3)
+                self._stop(run.path)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Stop {run.name}?\nIt saves a checkpoint and becomes 'stopped'; r resumes it."
+            ),
+            confirmed,
+        )
+
+    @work(thread=True, group="stop")
+    def _stop(self, path: Path) -> None:
+        from fbtui.runs.launch import stop_run
+
+        try:
+            state = stop_run(path, wait=30.0)
+        except Exception as e:  # noqa: BLE001 - RunError and OSError alike: tell, don't crash
+            self.post_message(self.ActionDone(f"stop {path.name}: {e}", "error"))
+            return
+        self.post_message(self.ActionDone(f"{path.name}: {state}", "information"))
+
+    def action_resume(self) -> None:
+        run = self._current()
+        if run is None:
+            return
+        if run.kind != "fbtui":
+            self.notify(f"{run.name} is a plain TensorBoard logdir: only fbtui runs resume")
+            return
+        if run.state not in _RESUMABLE:
+            self.notify(f"{run.name} is {run.state}: nothing to resume", severity="warning")
+            return
+        if str(run.path) in self._busy:
+            return
+        self._busy.add(str(run.path))
+        self.notify(f"resuming {run.name} …", timeout=3)
+        self._resume(run.path)
+
+    @work(thread=True, group="resume")
+    def _resume(self, path: Path) -> None:
+        from fbtui.runs.launch import run_cli_detached
+
+        argv = ["resume", str(path), "--detach", "--runs-dir", str(self.settings.runs_dir)]
+        try:
+            rc, out = run_cli_detached(argv, timeout=self.settings.launch_timeout_s)
+        except Exception as e:  # noqa: BLE001
+            rc, out = 1, str(e)
+        finally:
+            self._busy.discard(str(path))
+        if rc == 0:
+            self.post_message(self.ActionDone(f"resumed {path.name} (detached)", select=path))
+        else:
+            self.post_message(
+                self.ActionDone(f"could not resume {path.name}:\n{out[-800:]}", "error")
+            )
+
+    def on_dashboard_screen_action_done(self, event: ActionDone) -> None:
+        self.notify(event.message, severity=event.severity, timeout=8)
+        if event.select is not None:
+            self._pending_select = event.select
+        self.refresh_runs()
+        self.query_one(MetricsPanel).poll_now()
+
+    def action_log(self) -> None:
+        from fbtui.tui.screens.log_tail import LogTailScreen
+
+        run = self._current()
+        if run is None:
+            return
+        if not (run.path / "train.log").is_file():
+            self.notify(f"{run.name} has no train.log", severity="warning")
+            return
+        self.app.push_screen(LogTailScreen(run, self.settings))
+
+    def action_compare(self) -> None:
+        table = self.query_one(RunTable)
+        runs = table.marked_runs() or ([table.current] if table.current else [])
+        if not runs:
+            self.notify("mark runs with space, then press c", severity="warning")
+            return
+        from fbtui.tui.compare_screen import open_compare_screen
+
+        self.app.push_screen(open_compare_screen([r.path for r in runs]))

@@ -1,0 +1,339 @@
+"""The runs table: one row per run folder, sortable, filterable, with marks and alert flags.
+
+It only renders the `RunInfo`s it is given (`show_runs`); listing happens in a worker of the
+screen that owns it. Posts `RunTable.Selected` when the highlighted run changes and
+`RunTable.Opened` on enter.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import DataTable
+
+from fbtui.runs import RunInfo
+from fbtui.tui import fmt
+from fbtui.tui.alerts import run_alerts
+
+#: State colours picked from the 16 ANSI colours so they stay distinct over TERM=xterm.
+STATE_STYLE = {
+    "running": "bold green",
+    "running (stale)": "bold yellow",
+    "queued": "cyan",
+    "finished": "blue",
+    "stopped": "yellow",
+    "failed": "bold red",
+    "failed (lost)": "bold red",
+    "diverged": "bold magenta",
+    "unreadable": "red",
+    "logdir": "dim",
+}
+
+#: (key, label) of each sort order, in the order `o` cycles through them.
+SORTS = (
+    ("started", "newest"),
+    ("name", "name"),
+    ("state", "state"),
+    ("mse", "best mse"),
+    ("pc", "best pc"),
+)
+
+# (key, label, width when narrow, width when wide); None: the flexible name column
+COLUMNS = (
+    ("mark", " ", 1, 1),
+    ("name", "run", None, None),
+    ("state", "state", 15, 15),
+    ("epoch", "epoch", 6, 7),
+    ("mse", "mse", 5, 6),
+    ("pc", "pc", 5, 6),
+    ("started", "started", 5, 11),
+    ("dur", "time", 7, 8),
+)
+WIDE = 100  # from this many columns on, full start times and 4-decimal metrics
+_STAMP = re.compile(r"^(?P<stem>.+)-\d{8}-\d{6}(?P<k>-\d+)?$")
+
+
+def display_name(name: str, width: int) -> str:
+    """The run name in `width` cells: whole if it fits, else without the folder's
+    timestamp (the started column shows it), else cut with an ellipsis."""
+    if len(name) <= width:
+        return name
+    m = _STAMP.match(name)
+    if m:
+        name = m.group("stem") + (m.group("k") or "")
+        if len(name) <= width:
+            return name
+    return name[: max(1, width - 1)] + "…"
+
+
+def state_text(run: RunInfo) -> str:
+    """The state cell: the state, plus the input-bound flag of a live run."""
+    if any(a.kind == "input" for a in run_alerts(run)):
+        return f"{run.state} ⚠input"
+    return run.state
+
+
+_STATE_ORDER = {
+    "running": 0,
+    "running (stale)": 1,
+    "failed (lost)": 2,
+    "diverged": 3,
+    "failed": 4,
+    "queued": 5,
+    "stopped": 6,
+    "finished": 7,
+}
+
+
+def _best(run: RunInfo, key: str) -> float | None:
+    # a k-fold or sweep group shows its members' mean where it has one
+    best = (run.summary.get("mean") or {}) if run.kind == "group" else run.best
+    value = best.get(key) if isinstance(best, dict) else None
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def sort_key(run: RunInfo, order: str):
+    """A sort key for one of SORTS; missing figures sort last."""
+    if order == "name":
+        return (0, run.name.lower())
+    if order == "state":
+        return (_STATE_ORDER.get(run.state, 9), -(run.started or 0.0))
+    if order == "mse":
+        v = _best(run, "mse")
+        return (v is None, v if v is not None else 0.0)
+    if order == "pc":
+        v = _best(run, "pc")
+        return (v is None, -(v if v is not None else 0.0))
+    return (run.started is None, -(run.started or 0.0), run.name)
+
+
+def _same(a, b) -> bool:
+    """Cell equality including the style (rich's Text.__eq__ ignores the base style)."""
+    if isinstance(a, Text) and isinstance(b, Text):
+        return a.plain == b.plain and a.style == b.style and a.spans == b.spans
+    return a == b
+
+
+def run_duration(run: RunInfo, now: float) -> float | None:
+    """Wall time so far (live) or in total (ended)."""
+    if run.started is None:
+        return None
+    end = now if run.state == "running" else run.updated
+    return None if end is None else max(0.0, end - run.started)
+
+
+class RunTable(DataTable):
+    """Runs as rows, keyed by folder path."""
+
+    BINDINGS = [
+        Binding("enter", "open", "Details"),
+        Binding("space", "toggle_mark", "Mark"),
+    ]
+
+    class Selected(Message):
+        """The highlighted run changed (None: the table is empty)."""
+
+        def __init__(self, table: RunTable, run: RunInfo | None) -> None:
+            self.table = table
+            self.run = run
+            super().__init__()
+
+        @property
+        def control(self) -> RunTable:
+            return self.table
+
+    class Opened(Message):
+        """Enter was pressed on a run."""
+
+        def __init__(self, table: RunTable, run: RunInfo) -> None:
+            self.table = table
+            self.run = run
+            super().__init__()
+
+        @property
+        def control(self) -> RunTable:
+            return self.table
+
+    def __init__(self, *, clock: Callable[[], float] = time.time, **kwargs) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+        self.clock = clock
+        self.runs: dict[str, RunInfo] = {}  # every run listed, by path
+        self.marked: set[str] = set()
+        self.filter_text = ""
+        self.sort_index = 0
+        self.sort_reverse = False
+        self._order: list[str] = []  # row keys as shown
+        self._name_width = 0
+        self._selected_key: str | None = None
+
+    # -- public API ----------------------------------------------------------------------
+
+    @property
+    def sort_by(self) -> str:
+        return SORTS[self.sort_index][0]
+
+    @property
+    def sort_label(self) -> str:
+        return SORTS[self.sort_index][1] + (" ↑" if self.sort_reverse else "")
+
+    @property
+    def current(self) -> RunInfo | None:
+        """The run under the cursor."""
+        if not self._order or not (0 <= self.cursor_row < len(self._order)):
+            return None
+        return self.runs.get(self._order[self.cursor_row])
+
+    @property
+    def shown(self) -> list[RunInfo]:
+        """The runs shown, in table order."""
+        return [self.runs[k] for k in self._order]
+
+    def marked_runs(self) -> list[RunInfo]:
+        """Marked runs still on disk, in table order (hidden ones included)."""
+        order = self._sorted(self.runs.values())
+        return [r for r in order if str(r.path) in self.marked]
+
+    def show_runs(self, runs: Iterable[RunInfo]) -> None:
+        """Replace the listing; keeps the cursor on the same run where it still exists."""
+        self.runs = {str(r.path): r for r in runs}
+        self.marked &= set(self.runs)
+        self._refresh_rows()
+
+    def select_path(self, path: Path | str) -> bool:
+        """Move the cursor to a run (clearing the filter if it hides it)."""
+        key = str(path)
+        if key not in self.runs:
+            return False
+        if key not in self._order:
+            self.filter_text = ""
+            self._refresh_rows()
+        self.move_cursor(row=self._order.index(key))
+        self._post_selected()
+        return True
+
+    def set_filter(self, text: str) -> None:
+        """Show only runs whose name, state or alert flags contain `text` (case-insensitive)."""
+        self.filter_text = text.strip()
+        self._refresh_rows()
+
+    def cycle_sort(self) -> str:
+        """Next sort order (after the last one, the same orders reversed); returns its label."""
+        if self.sort_index == len(SORTS) - 1:
+            self.sort_index, self.sort_reverse = 0, not self.sort_reverse
+        else:
+            self.sort_index += 1
+        self._refresh_rows()
+        return self.sort_label
+
+    def action_toggle_mark(self) -> None:
+        run = self.current
+        if run is None:
+            return
+        key = str(run.path)
+        self.marked ^= {key}
+        self.update_cell(key, "mark", self._mark_cell(key))
+        if self.cursor_row < len(self._order) - 1:
+            self.move_cursor(row=self.cursor_row + 1)
+
+    # -- rendering ------------------------------------------------------------------------
+
+    def _sorted(self, runs: Iterable[RunInfo]) -> list[RunInfo]:
+        return sorted(runs, key=lambda r: sort_key(r, self.sort_by), reverse=self.sort_reverse)
+
+    def _matches(self, run: RunInfo) -> bool:
+        if not self.filter_text:
+            return True
+        hay = " ".join([run.name, run.state, run.kind, *(a.flag for a in run_alerts(run))])
+        return all(word in hay.lower() for word in self.filter_text.lower().split())
+
+    def _mark_cell(self, key: str) -> Text:
+        return Text("●", style="bold cyan") if key in self.marked else Text(" ")
+
+    @property
+    def wide(self) -> bool:
+        return (self.size.width or 80) >= WIDE
+
+    def _cells(self, run: RunInfo) -> list:
+        key = str(run.path)
+        wide = self.wide
+        digits = 4 if wide else 3
+        epoch = f"{run.epoch}/{run.epochs}" if run.epochs else ""
+        started = fmt.started(run.started) if wide else fmt.started_short(run.started, self.clock())
+        return [
+            self._mark_cell(key),
+            Text(
+                display_name(run.name, self._name_width),
+                style="italic" if run.kind == "logdir" else "",
+            ),
+            Text(state_text(run), style=STATE_STYLE.get(run.state, "")),
+            Text(epoch, justify="right"),
+            Text(fmt.metric(_best(run, "mse"), digits), justify="right"),
+            Text(fmt.metric(_best(run, "pc"), digits), justify="right"),
+            started,
+            Text(fmt.duration(run_duration(run, self.clock())), justify="right"),
+        ]
+
+    def _widths(self, width: int) -> list[int | None]:
+        return [c[3] if width >= WIDE else c[2] for c in COLUMNS]
+
+    def _name_width_for(self, width: int) -> int:
+        fixed = sum(w for w in self._widths(width) if w) + 2 * len(COLUMNS) * self.cell_padding
+        # one cell for the vertical scrollbar when there are many runs
+        return max(8, width - fixed - 1)
+
+    def on_resize(self) -> None:
+        width = self._name_width_for(self.size.width)
+        if width != self._name_width:
+            self._refresh_rows(rebuild_columns=True)
+
+    def _refresh_rows(self, rebuild_columns: bool = False) -> None:
+        width = self._name_width_for(self.size.width or 80)
+        if rebuild_columns or not self.columns or width != self._name_width:
+            self._name_width = width
+            self.clear(columns=True)
+            self._order = []
+            for (key, label, *_), w in zip(
+                COLUMNS, self._widths(self.size.width or 80), strict=True
+            ):
+                self.add_column(label, key=key, width=w or width)
+        keep = self._selected_key or (str(self.current.path) if self.current else None)
+        order = [str(r.path) for r in self._sorted(self.runs.values()) if self._matches(r)]
+        if order != self._order:
+            self.clear()
+            for key in order:
+                self.add_row(*self._cells(self.runs[key]), key=key)
+            self._order = order
+            if keep in order:
+                self.move_cursor(row=order.index(keep), animate=False)
+        else:
+            for key in order:
+                for (col, *_), cell in zip(COLUMNS, self._cells(self.runs[key]), strict=True):
+                    if not _same(self.get_cell(key, col), cell):
+                        self.update_cell(key, col, cell)
+        self._post_selected()
+
+    def _post_selected(self) -> None:
+        run = self.current
+        key = str(run.path) if run else None
+        if key != self._selected_key:
+            self._selected_key = key
+            self.post_message(self.Selected(self, run))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._post_selected()
+
+    def action_open(self) -> None:
+        run = self.current
+        if run is not None:
+            self.post_message(self.Opened(self, run))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()  # a mouse click: the same as enter
+        self.action_open()

@@ -29,19 +29,18 @@ def lr_cmd(
     cfg = load_config(config, set_)
     sched, size = lr_plan(cfg, train_size or None)
     plan = sched.plan()
-    if size.assumed:
-        err_console.print(f"[yellow]note:[/] {size.source}", highlight=False)
-    console.print(f"[bold]{config}[/]", highlight=False)
+    console.print(f"[bold]{config}[/]", highlight=False, soft_wrap=True)
     for line in describe(cfg, sched, size):
-        console.print(f"  {line}", highlight=False)
+        style = "yellow" if size.assumed and line.startswith("training images") else None
+        console.print(f"  {line}", style=style, highlight=False, soft_wrap=True)
     for w in sched.warnings():
-        err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
-    w = width or max(30, min(110, console.width - 14))
+        err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    w = width or max(30, min(110, console.width - 12))
     for line in render_chart(plan, w, height, log=log, steps_per_epoch=sched.spe):
         console.print(line, style="cyan", highlight=False, no_wrap=True, overflow="crop")
     if png is not None:
         save_png(png, plan, sched.spe, f"{config.name}: {cfg.schedule.name}", log=log)
-        console.print(f"wrote {png}", highlight=False)
+        console.print(f"wrote {png}", highlight=False, soft_wrap=True)
 
 
 @app.command("augment")
@@ -64,7 +63,7 @@ def augment_cmd(
     cfg = load_config(config, set_)
     grid, samples = preview(cfg, n, seed)
     for note in samples.notes:
-        err_console.print(f"[yellow]note:[/] {note}", highlight=False)
+        err_console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     out = png or Path(f"augment-{config.stem}.png")
     out.parent.mkdir(parents=True, exist_ok=True)
     grid.save(out)
@@ -72,12 +71,15 @@ def augment_cmd(
         f"{len(samples.records)} samples from {samples.source}; training transform: "
         f"{describe_transform(cfg)}",
         highlight=False,
+        soft_wrap=True,
     )
     if show and console.is_terminal and console.color_system in ("truecolor", "256"):
         render_terminal(grid, console)
     elif show:
-        console.print("(not a colour terminal: open the PNG to see the grid)", highlight=False)
-    console.print(f"wrote {out} ({grid.width}x{grid.height})", highlight=False)
+        console.print(
+            "(not a colour terminal: open the PNG to see the grid)", highlight=False, soft_wrap=True
+        )
+    console.print(f"wrote {out} ({grid.width}x{grid.height})", highlight=False, soft_wrap=True)
 
 
 @app.command("calibrate")
@@ -107,14 +109,22 @@ def calibrate_cmd(
     if as_json:
         print(json.dumps(res.to_dict(), indent=2))
         return
-    console.print(f"calibrated {res.dataset} ({res.n} images) against {res.model}", highlight=False)
+    console.print(
+        f"calibrated {res.dataset} ({res.n} images) against {res.model}",
+        highlight=False,
+        soft_wrap=True,
+    )
     console.print(
         f"  labels {res.label_min:.3f}..{res.label_max:.3f}, Pearson with predictions {res.pc:.4f}",
         highlight=False,
+        soft_wrap=True,
     )
-    console.print(f"  [bold]k = {res.k:.4f}   b = {res.b:+.4f}[/]   (y' = k*y + b, clipped to [1, 5])")
+    console.print(
+        f"  [bold]k = {res.k:.4f}   b = {res.b:+.4f}[/]   (y' = k*y + b, clipped to [1, 5])"
+    )
     console.print(
         f"  MSE to the model: before {res.mse_before:.4f}  after {res.mse_after:.4f}",
         highlight=False,
+        soft_wrap=True,
     )
-    console.print(f"  for an experiment file:  {res.toml()}", highlight=False)
+    console.print(f"  for an experiment file:  {res.toml()}", highlight=False, soft_wrap=True)

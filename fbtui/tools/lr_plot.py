@@ -34,9 +34,13 @@ def _count_lines(path: Path) -> int:
         return sum(1 for line in f if line.strip() and not line.lstrip().startswith("#"))
 
 
-def _scut_split_file(root: Path, split: str) -> Path | None:
-    from fbtui.data.scut import CV_DIR, SPLIT_6040_DIRS
+# the release's split folders (as fbtui.data.scut reads them), named here so that `fbtui lr`
+# stays a pure-Python count of lines
+SPLIT_6040_DIRS = ("split_of_60%training and 40%testing", "split_of_60%training_40%testing")
+CV_DIR = "5_folders_cross_validations_files"
 
+
+def _scut_split_file(root: Path, split: str) -> Path | None:
     tt = root / "train_test_files"
     if split == "60/40":
         for d in SPLIT_6040_DIRS:
@@ -177,8 +181,12 @@ def render_chart(
             grid[r // 4][px // 2] |= _DOTS[px % 2][r % 4]
 
     inv = (lambda y: 10**y) if log else (lambda y: y)
-    labels = {0: _fmt(inv(hi)), height - 1: _fmt(inv(lo)), (height - 1) // 2: _fmt(inv((hi + lo) / 2))}
-    lw = max(len(s) for s in labels.values())
+    labels = {
+        0: _fmt(inv(hi)),
+        height - 1: _fmt(inv(lo)),
+        (height - 1) // 2: _fmt(inv((hi + lo) / 2)),
+    }
+    lw = max(5, *(len(s) for s in labels.values()))
     lines = []
     for r in range(height):
         cells = "".join(chr(BRAILLE + c) if c else " " for c in grid[r])
@@ -199,7 +207,7 @@ def render_chart(
             under[start : start + len(text)] = list(text)
     lines.append(" " * lw + " └" + "".join(axis))
     unit = "epoch" if spe else "step"
-    lines.append(" " * (lw + 2) + "".join(under).rstrip() + f"   ({unit})")
+    lines.append(f"{unit:>{lw}}  " + "".join(under).rstrip())
     return lines
 
 
@@ -233,7 +241,9 @@ def describe(cfg, sched, size: TrainSize) -> list[str]:
         f"last {_fmt(plan[-1])}",
     ]
     if sched.warmup:
-        out.append(f"warmup: linear over the first {sched.warmup} steps ({s.warmup_epochs:g} epochs)")
+        out.append(
+            f"warmup: linear over the first {sched.warmup} steps ({s.warmup_epochs:g} epochs)"
+        )
     if s.name == "cyclic_cosine":
         period = sched.cyclic_period()
         end = period * s.cycles

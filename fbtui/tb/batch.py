@@ -1,0 +1,111 @@
+"""Decode a batch of record payloads: templates first, protobuf for the rest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fbtui.tb.events import decode_event
+from fbtui.tb.fastpath import TemplateBook, learn_template, match_templates, parse_heads
+
+MAX_LEARN_FAILURES = 32  # per batch: a log of images or histograms stops trying early
+
+
+@dataclass
+class TagPoints:
+    """Points of one tag in one batch, in record order."""
+
+    seq: np.ndarray  # int64 record index within the batch
+    step: np.ndarray  # int64
+    wall: np.ndarray  # float64
+    value: np.ndarray  # float64
+
+
+@dataclass
+class BatchResult:
+    tags: dict[str, TagPoints] = field(default_factory=dict)
+    purges: list[tuple[int, int]] = field(default_factory=list)  # (seq, step), in order
+    problems: list[tuple[int, str]] = field(default_factory=list)  # (seq, message)
+    fast: int = 0  # records decoded by templates
+    slow: int = 0  # records decoded by protobuf
+
+
+def decode_batch(
+    buf: bytes,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    book: TemplateBook,
+    plugins: dict[str, str],
+    *,
+    fast: bool = True,
+) -> BatchResult:
+    """Decode the payloads `buf[starts[i] : starts[i] + lengths[i]]` in record order.
+
+    With `fast=False` every record goes through protobuf (the tests' reference).
+    """
+    count = len(starts)
+    result = BatchResult()
+    done = np.zeros(count, dtype=bool)
+    parts: dict[str, list[tuple[np.ndarray, ...]]] = {}
+
+    def take(found, heads) -> None:
+        for tpl, hidx, values in found:
+            rows = heads.rows[hidx]
+            done[rows] = True
+            parts.setdefault(tpl.tag, []).append((rows, heads.step[hidx], heads.wall[hidx], values))
+            result.fast += len(rows)
+
+    heads = None
+    if fast and count:
+        heads = parse_heads(buf, starts, lengths)
+        found = match_templates(buf, heads, book)
+        take(found, heads)
+        head_of = np.full(count, -1, dtype=np.int64)  # batch index -> heads entry
+        head_of[heads.rows] = np.arange(len(heads.rows))
+
+    slow_points: dict[str, list[tuple[int, int, float, float]]] = {}
+    failures = 0
+    for i in np.flatnonzero(~done).tolist():
+        if done[i]:  # matched by a template learned earlier in this loop
+            continue
+        start = int(starts[i])
+        payload = buf[start : start + int(lengths[i])]
+        got = decode_event(payload, plugins)
+        result.slow += 1
+        if got.problem:
+            result.problems.append((i, got.problem))
+            continue
+        if got.purge_step is not None:
+            result.purges.append((i, got.purge_step))
+        for tag, value in got.points:
+            slow_points.setdefault(tag, []).append((i, got.step, got.wall_time, value))
+        if heads is None or len(got.points) != 1 or failures >= MAX_LEARN_FAILURES:
+            continue
+        tpl = learn_template(payload, got.event)
+        if tpl is None:
+            failures += 1
+            continue
+        if not book.add(tpl) or head_of[i] < 0:
+            continue
+        # the rest of this batch may already fit the new template
+        pending = np.flatnonzero(~done)
+        pending = head_of[pending[pending > i]]
+        pending = pending[pending >= 0]
+        solo = TemplateBook()
+        solo.add(tpl)
+        found = match_templates(buf, heads, solo, only=pending)
+        take(found, heads)
+
+    for tag, items in slow_points.items():
+        arr = np.array(items, dtype=[("s", "i8"), ("st", "i8"), ("w", "f8"), ("v", "f8")])
+        parts.setdefault(tag, []).append((arr["s"], arr["st"], arr["w"], arr["v"]))
+    for tag, chunks in parts.items():
+        if len(chunks) == 1:
+            seq, step, wall, value = chunks[0]
+        else:
+            seq, step, wall, value = (np.concatenate(c) for c in zip(*chunks, strict=True))
+            order = np.argsort(seq, kind="stable")
+            seq, step, wall, value = seq[order], step[order], wall[order], value[order]
+        result.tags[tag] = TagPoints(seq, step, wall, value)
+    return result

@@ -13,6 +13,7 @@ from fbtui.runs.layout import CONFIG, EVENTS_GLOB, KFOLD, STATUS, SUMMARY
 from fbtui.runs.status import UnreadableStatus, effective_state, read_json
 
 MAX_DEPTH = 3  # runs root / sweep or k-fold parent / run
+SWEEP = "sweep.json"  # marks a sweep folder (fbtui.sweep); listed like a k-fold group
 
 
 @dataclass
@@ -99,6 +100,18 @@ def describe(path: Path, root: Path | None = None) -> RunInfo:
         info.started = started if isinstance(started, (int, float)) else None
         info.updated = updated if isinstance(updated, (int, float)) else None
         return info
+    if (path / SWEEP).exists():
+        from fbtui.sweep.folder import describe_sweep  # plain Python, no torch
+
+        info = RunInfo(path=path, name=name, kind="group")
+        try:
+            info.summary = describe_sweep(path)  # kind "sweep", live state and counts
+        except (RunError, OSError) as e:
+            info.state, info.error = "unreadable", str(e)
+        else:
+            info.state = str(info.summary.get("state", "group"))
+            info.started = info.summary.get("created")
+        return info
     if (path / KFOLD).exists():
         info = RunInfo(path=path, name=name, kind="group")
         try:
@@ -133,7 +146,7 @@ def list_runs(root: Path) -> list[RunInfo]:
         for child in children:
             if (child / STATUS).exists() or (child / CONFIG).exists():
                 found.append(describe(child, root))
-            elif (child / KFOLD).exists():
+            elif (child / KFOLD).exists() or (child / SWEEP).exists():
                 found.append(describe(child, root))
                 if depth < MAX_DEPTH:
                     walk(child, depth + 1)

@@ -76,18 +76,24 @@ def prepare_data(cfg: Config) -> Prepared:
         label=cfg.data.label,
         synth_n=cfg.data.synth_n,
         synth_size=cfg.data.synth_size,
+        skip_bad=cfg.data.skip_bad,
     )
     split = "all" if ds.format == "list" and cfg.data.split not in ds.splits else cfg.data.split
     train, test = ds.split(split)
-    notes: list[str] = []
+    notes: list[str] = list(getattr(ds, "warnings", []) or [])
     if cfg.data.skip_bad:
-        from fbtui.data.dataset import scan_bad
+        from fbtui.data import scan_bad
 
-        bad = {name for name, _ in scan_bad(train + test)}
+        # headers were checked on open; a full decode finds truncated or corrupt pixels
+        bad = {name for name, _ in scan_bad(train + test)} | {
+            b[0] if isinstance(b, tuple) else str(b) for b in getattr(ds, "bad", [])
+        }
         if bad:
             train = [r for r in train if r.name not in bad]
             test = [r for r in test if r.name not in bad]
-            notes.append(f"skipped {len(bad)} unreadable image(s) (data.skip_bad = true)")
+            notes.append(
+                f"skipped {len(bad)} unreadable image(s) (data.skip_bad = true): {', '.join(sorted(bad)[:5])}{' …' if len(bad) > 5 else ''}"
+            )
     from fbtui.train import extra_data
 
     train, test, more = extra_data.calibrate_main(cfg, train, test)

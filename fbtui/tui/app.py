@@ -56,15 +56,17 @@ class DashboardApp(App[None]):
         return DashboardScreen(self.settings)
 
     def on_mount(self) -> None:
-        if self._theme_name:
-            self.theme = self._theme_name
-        elif self.console.color_system in ("standard", "windows"):
-            # TERM=xterm and friends: 16 colours. The ANSI theme uses the terminal's own
-            # palette, so nothing is approximated into unreadable near-blacks.
-            self.theme = "ansi-dark"
-        if self.settings.test_mode:
-            # no blinking cursor in snapshots
-            self.cursor_blink = False
+        self.theme = self._theme_name or pick_theme(
+            None if self.settings.test_mode else self.console.color_system
+        )
+
+
+def pick_theme(color_system: str | None) -> str:
+    """The theme for a terminal's colour system (None: unknown, as in tests).
+
+    With 16 colours (TERM=xterm and friends) the ANSI theme uses the terminal's own
+    palette, so nothing is approximated into unreadable near-blacks."""
+    return "ansi-dark" if color_system in ("standard", "windows") else "textual-dark"
 
 
 def make_app(

@@ -7,7 +7,9 @@ shows the same frame on every machine and every day.
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import inspect
 import json
 import math
 import os
@@ -22,6 +24,18 @@ import pytest
 from fbtui.tui.app import TEST_NOW, make_app
 
 H = 3600.0
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Run `async def` tests here with asyncio.run (no async pytest plugin is installed)."""
+    if inspect.iscoroutinefunction(pyfuncitem.obj):
+        names = pyfuncitem._fixtureinfo.argnames
+        asyncio.run(pyfuncitem.obj(**{n: pyfuncitem.funcargs[n] for n in names}))
+        return True
+    return None
+
+
 FAKE_PID = 4242  # the GPU process of the live run, as the fake NVML reports it
 
 
@@ -332,9 +346,14 @@ def no_gpu(tmp_path, monkeypatch) -> Path:
 
 async def settle(pilot, rounds: int = 40) -> None:
     """Wait until every worker finished and every message they posted was handled."""
+    from textual.worker import WorkerCancelled, WorkerFailed
+
     app = pilot.app
     for _ in range(rounds):
-        await app.workers.wait_for_complete()
+        try:
+            await app.workers.wait_for_complete()
+        except (WorkerCancelled, WorkerFailed):
+            continue  # superseded by a newer worker of its group: wait for that one
         await pilot.pause()
         await pilot.pause()
         if not any(w.is_running for w in app.workers):

@@ -76,7 +76,9 @@ class DashboardScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static(self._title_text(), id="title")
-        yield Input(placeholder="filter runs: words in name, state or flag", id="filter")
+        box = Input(placeholder="filter runs: words in name, state or flag", id="filter")
+        box.cursor_blink = not self.settings.test_mode
+        yield box
         yield RunTable(id="runs", clock=self.settings.clock)
         with Horizontal(id="live"):
             yield MetricsPanel(id="metrics", settings=self.settings)
@@ -181,6 +183,9 @@ class DashboardScreen(Screen):
     def on_run_table_selected(self, event: RunTable.Selected) -> None:
         self.query_one(MetricsPanel).show_run(event.run)
 
+    def on_run_table_marked(self, event: RunTable.Marked) -> None:
+        self._update_title()
+
     def on_run_table_opened(self, event: RunTable.Opened) -> None:
         from fbtui.tui.screens.run_details import RunDetailsScreen
 
@@ -262,7 +267,9 @@ class DashboardScreen(Screen):
                 self.notify(f"starting {config.name} …", timeout=3)
                 self._launch(config, overrides)
 
-        self.app.push_screen(NewRunScreen(self.settings.experiments_dir), chosen)
+        self.app.push_screen(
+            NewRunScreen(self.settings.experiments_dir, blink=not self.settings.test_mode), chosen
+        )
 
     @work(thread=True, group="launch")
     def _launch(self, config: Path, overrides: list[str]) -> None:

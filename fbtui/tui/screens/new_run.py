@@ -51,8 +51,9 @@ class NewRunScreen(ModalScreen[tuple[Path, list[str]] | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, experiments_dir: Path) -> None:
+    def __init__(self, experiments_dir: Path, *, blink: bool = True) -> None:
         super().__init__()
+        self.blink = blink
         self.experiments_dir = Path(experiments_dir)
         self.experiments = list_experiments(self.experiments_dir)
         self.choice: Path | None = None
@@ -80,7 +81,9 @@ class NewRunScreen(ModalScreen[tuple[Path, list[str]] | None]):
                     id="experiments-empty",
                 )
             yield Static("overrides (optional), e.g. train.lr=0.04 model.dropout=0.5")
-            yield Input(placeholder="key=value …", id="overrides")
+            box = Input(placeholder="key=value …", id="overrides")
+            box.cursor_blink = self.blink
+            yield box
             yield Static("", id="new-run-error")
             yield Static("enter: choose / launch · tab: switch · esc: cancel", classes="hint")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +21,15 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
-from textual_plot import HiResMode, PlotWidget
+from textual_plot import HiResMode, NumericAxisFormatter, PlotWidget
 
 from fbtui.runs import RunInfo
 from fbtui.runs.status import UnreadableStatus, effective_state, read_status
-from fbtui.tb.smoothing import smooth
+from fbtui.tb import LogdirReader, ScalarSeries, smooth
 from fbtui.tui import fmt
 from fbtui.tui.alerts import INPUT_BOUND_FRAC, INPUT_HINT
 from fbtui.tui.widgets.run_table import STATE_STYLE
@@ -124,25 +125,23 @@ class StepRate:
         while len(self.points) > 2 and t - self.points[0][0] > self.window_s:
             self.points.pop(0)
 
-    def rate(self, status: dict[str, Any]) -> float | None:
+    def rate(self, status: dict[str, Any], now: float) -> float | None:
         if len(self.points) >= 2:
             (t0, s0), (t1, s1) = self.points[0], self.points[-1]
             if t1 > t0 and s1 > s0:
                 return (s1 - s0) / (t1 - t0)
         # before two heartbeats: the average since the start (includes set-up time)
-        started, t, step = status.get("started"), status.get("updated"), status.get("step")
-        if isinstance(started, (int, float)) and isinstance(t, (int, float)) and step:
-            if t > started:
-                return step / (t - started)
+        started, step = status.get("started"), status.get("step")
+        if isinstance(started, (int, float)) and isinstance(step, int) and step and now > started:
+            return step / (now - started)
         return None
 
 
 @dataclass
 class Snapshot:
-    """What one poll found: changed series (full copies) and the status."""
+    """What one poll found: every tag's series when anything changed, and the status."""
 
-    series: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-    tags: list[str] = field(default_factory=list)
+    series: dict[str, ScalarSeries] | None = None  # None: no scalar changed
     status: dict[str, Any] | None = None
     state: str = ""
     error: str = ""
@@ -152,26 +151,23 @@ class RunSource:
     """One run's scalars and status, read incrementally. Thread-safe (one poll at a time)."""
 
     def __init__(self, path: Path) -> None:
-        from fbtui.tb import LogdirReader
-
         self.path = Path(path)
         self.reader = LogdirReader(self.path)
         self.lock = threading.Lock()
 
     def poll(self, first: bool) -> Snapshot:
+        """Read what is new. Unchanged event files cost a stat each; the series handed
+        out are immutable, so the main thread may keep them while the next poll runs."""
         with self.lock:
             snap = Snapshot()
             try:
                 changed = self.reader.poll()
             except OSError as e:
-                snap.error = f"cannot read events: {e}"
-                changed = None
-            tags = list(self.reader.tags())
-            snap.tags = tags
-            wanted = tags if first or changed is None else _changed_tags(changed, tags)
-            for tag in wanted:
-                steps, values = self.reader.scalars(tag)
-                snap.series[tag] = (np.asarray(steps), np.asarray(values, dtype=np.float64))
+                snap.error, changed = f"cannot read events: {e}", False
+            if changed or first:
+                snap.series = {t: self.reader.scalars(t) for t in self.reader.tags()}
+            if self.reader.warnings:
+                snap.error = f"{len(self.reader.warnings)} event-file warnings; last: {self.reader.warnings[-1]}"
             try:
                 status = read_status(self.path)
             except UnreadableStatus as e:
@@ -182,10 +178,30 @@ class RunSource:
             return snap
 
 
-def _changed_tags(changed, tags: list[str]) -> list[str]:
-    if isinstance(changed, bool) or isinstance(changed, int):
-        return tags if changed else []
-    return [t for t in tags if t in set(changed)]
+def compact_number(x: float) -> str:
+    """A step count in at most ~5 cells: 950, 1.2k, 15k, 1.2M."""
+    a = abs(x)
+    for div, unit in ((1e6, "M"), (1e3, "k")):
+        if a >= div:
+            text = f"{x / div:.1f}".rstrip("0").rstrip(".")
+            return f"{text}{unit}"
+    return f"{x:.0f}" if float(x).is_integer() else f"{x:g}"
+
+
+class StepFormatter(NumericAxisFormatter):
+    """x ticks at nice steps, few enough for the chart's width, labelled compactly."""
+
+    def __init__(self) -> None:
+        self.max_ticks = 5
+
+    def get_ticks(self, min_: float, max_: float, max_ticks: int = 8) -> list[float]:
+        ticks = super().get_ticks(min_, max_, max_ticks)
+        while len(ticks) > self.max_ticks:
+            ticks = ticks[::2]
+        return ticks
+
+    def get_labels_for_ticks(self, ticks) -> list[str]:
+        return [compact_number(t) for t in ticks]
 
 
 class Chart(Vertical):
@@ -199,35 +215,48 @@ class Chart(Vertical):
         yield Static("", classes="chart-title")
         plot = PlotWidget(allow_pan_and_zoom=False)
         plot.can_focus = False
-        plot.margin_top = 0
-        plot.margin_bottom = 1
-        plot.margin_left = 7
+        # set_reactive: the watchers need the plot's grid, which exists only once mounted
+        plot.set_reactive(PlotWidget.margin_top, 0)
+        plot.set_reactive(PlotWidget.margin_bottom, 1)
+        plot.set_reactive(PlotWidget.margin_left, 7)
+        self.x_formatter = StepFormatter()
+        plot.set_x_formatter(self.x_formatter)
         yield plot
 
-    def paint(self, view: tuple[str, ...], data: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    def on_resize(self) -> None:
+        # a label takes up to 5 cells; keep two cells between neighbours
+        self.x_formatter.max_ticks = max(2, (self.size.width - 9) // 7)
+
+    def paint(self, view: tuple[str, ...], data: dict[str, ScalarSeries]) -> None:
         self.view = view
-        plot = self.query_one(PlotWidget)
+        if not self.is_attached:
+            return  # removed (the watched run changed) before a deferred paint ran
+        try:
+            plot = self.query_one(PlotWidget)
+            plot.query_one("#legend")
+            title_box = self.query_one(".chart-title", Static)
+        except NoMatches:  # just mounted: the plot composes on the next refresh
+            self.call_after_refresh(self.paint, view, data)
+            return
         plot.clear()
         title = Text()
         for i, tag in enumerate(view):
             style = LINE_STYLES[i % len(LINE_STYLES)]
-            steps, values = data.get(tag, (np.empty(0), np.empty(0)))
+            series = data.get(tag)
             if i:
                 title.append(" · ")
             title.append(tag, style=f"bold {style}")
-            if len(values):
-                title.append(f" {_short(values[-1])}")
-            if not len(steps):
+            if series is None or not len(series):
                 continue
-            steps, values = thin(steps, values)
-            noisy = tag.startswith("train/") and len(values) > 8
-            if noisy:
+            title.append(f" {_short(float(series.values[-1]))}")
+            steps, values = thin(series.steps, series.values)
+            if tag.startswith("train/") and len(values) > 8:  # noisy: raw dim, smoothed bright
                 plot.plot(steps, values, line_style=f"dim {style}", hires_mode=HiResMode.BRAILLE)
                 values = smooth(values)
             plot.plot(steps, values, line_style=style, hires_mode=HiResMode.BRAILLE)
         title.no_wrap = True
         title.overflow = "ellipsis"
-        self.query_one(".chart-title", Static).update(title)
+        title_box.update(title)
 
 
 def _short(v: float) -> str:
@@ -259,7 +288,7 @@ class MetricsPanel(Widget):
         self.run: RunInfo | None = None
         self.source: RunSource | None = None
         self.generation = 0
-        self.data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.data: dict[str, ScalarSeries] = {}
         self.tags: list[str] = []
         self.status: dict[str, Any] = {}
         self.state = ""
@@ -330,7 +359,7 @@ class MetricsPanel(Widget):
             self._paint_charts(force=True)
 
     def latest_values(self) -> dict[str, float]:
-        return {t: float(v[-1]) for t, (_, v) in self.data.items() if len(v)}
+        return {t: float(s.values[-1]) for t, s in self.data.items() if len(s)}
 
     # -- polling --------------------------------------------------------------------------
 
@@ -360,18 +389,22 @@ class MetricsPanel(Widget):
             return  # a result for a run no longer watched
         snap = event.snapshot
         self._first_poll = False
-        changed = set(snap.series)
-        self.data.update(snap.series)
-        if snap.tags != self.tags:
-            self.tags = snap.tags
-            changed.add("*")
+        changed: set[str] = set()
+        if snap.series is not None:
+            # the reader hands out a new series object exactly when a tag got points
+            changed = {t for t, s in snap.series.items() if self.data.get(t) is not s}
+            if sorted(snap.series) != self.tags:
+                self.tags = sorted(snap.series)
+                changed.add("*")
+            self.data = snap.series
         if snap.status is not None:
             self.status = snap.status
             self.state = snap.state
             self.rate.add(snap.status)
         self._error = snap.error
         self._paint_text()
-        self._paint_charts(changed=changed)
+        if changed:
+            self._paint_charts(changed=changed)
 
     # -- painting -------------------------------------------------------------------------
 
@@ -428,7 +461,7 @@ class MetricsPanel(Widget):
         line.no_wrap = True
         line.overflow = "ellipsis"
         head.update(line)
-        figures.update(self._figures_text())
+        figures.update(self._figures_text(max(20, figures.size.width or self.size.width)))
         progress.update(self._progress_renderable())
         wait = self.status.get("data_wait_frac") if state.startswith("running") else None
         if isinstance(wait, (int, float)) and wait > INPUT_BOUND_FRAC:
@@ -445,39 +478,48 @@ class MetricsPanel(Widget):
         else:
             hint.display = False
 
-    def _figures_text(self) -> Text:
+    def _figure_chunks(self) -> list[Text]:
         latest = self.latest_values()
-        text = Text(no_wrap=True, overflow="ellipsis")
+        chunks = []
         for tag, label, digits in FIGURES:
             if tag in latest:
-                if text:
-                    text.append("  ")
-                text.append(f"{label} ", style="dim")
-                text.append(fmt.metric(latest[tag], digits), style="bold")
+                chunks.append(
+                    Text.assemble((f"{label} ", "dim"), (fmt.metric(latest[tag], digits), "bold"))
+                )
         lr = latest.get("lr", self.status.get("lr"))
         if isinstance(lr, (int, float)):
-            text.append("  lr ", style="dim")
-            text.append(fmt.lr(lr), style="bold")
+            chunks.append(Text.assemble(("lr ", "dim"), (fmt.lr(lr), "bold")))
         ips = self.status.get("img_per_s", latest.get("perf/img_per_s"))
         if isinstance(ips, (int, float)):
-            text.append("  ", style="dim")
-            text.append(f"{ips:.0f}", style="bold")
-            text.append(" img/s", style="dim")
-        if not text:
-            text.append(
-                "no scalars yet" if not self.tags else f"{len(self.tags)} tags", style="dim"
+            chunks.append(Text.assemble((f"{ips:.0f}", "bold"), (" img/s", "dim")))
+        if not chunks:
+            chunks.append(
+                Text("no scalars yet" if not self.tags else f"{len(self.tags)} tags", style="dim")
             )
-        return text
+        return chunks
+
+    def _figures_text(self, width: int) -> Text:
+        """The figures, packed into lines of `width` cells, never splitting one."""
+        lines: list[Text] = [Text()]
+        for chunk in self._figure_chunks():
+            line = lines[-1]
+            if line and len(line) + 2 + len(chunk) > width:
+                lines.append(Text())
+                line = lines[-1]
+            if line:
+                line.append("  ")
+            line.append_text(chunk)
+        return Text("\n").join(lines[:2])
 
     def _progress_renderable(self):
         run = self.run
         if run is None or run.kind != "fbtui" or not self.status:
-            steps = [int(s[-1]) for s, _ in self.data.values() if len(s)]
+            steps = [int(s.steps[-1]) for s in self.data.values() if len(s)]
             if run is not None and run.kind == "logdir":
                 last = f" · last step {max(steps)}" if steps else ""
                 return Text(f"TensorBoard logdir · {len(self.tags)} tags{last}", style="dim")
             return Text("")
-        p = progress_of(self.status, self.rate.rate(self.status))
+        p = progress_of(self.status, self.rate.rate(self.status, self.clock()))
         if not p.total:
             return Text(
                 f"epoch {p.epoch}/{p.epochs}" if p.epochs else "waiting for the first step",

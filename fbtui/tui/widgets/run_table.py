@@ -160,6 +160,18 @@ class RunTable(DataTable):
         def control(self) -> RunTable:
             return self.table
 
+    class Marked(Message):
+        """The set of marked runs changed."""
+
+        def __init__(self, table: RunTable, count: int) -> None:
+            self.table = table
+            self.count = count
+            super().__init__()
+
+        @property
+        def control(self) -> RunTable:
+            return self.table
+
     def __init__(self, *, clock: Callable[[], float] = time.time, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self.clock = clock
@@ -208,8 +220,11 @@ class RunTable(DataTable):
     def select_path(self, path: Path | str) -> bool:
         """Move the cursor to a run (clearing the filter if it hides it)."""
         key = str(path)
-        if key not in self.runs:
-            return False
+        if key not in self.runs:  # the same folder spelt differently (relative, symlink)
+            target = Path(path).resolve()
+            key = next((k for k in self.runs if Path(k).resolve() == target), "")
+            if not key:
+                return False
         if key not in self._order:
             self.filter_text = ""
             self._refresh_rows()
@@ -238,6 +253,7 @@ class RunTable(DataTable):
         key = str(run.path)
         self.marked ^= {key}
         self.update_cell(key, "mark", self._mark_cell(key))
+        self.post_message(self.Marked(self, len(self.marked)))
         if self.cursor_row < len(self._order) - 1:
             self.move_cursor(row=self.cursor_row + 1)
 
@@ -268,7 +284,7 @@ class RunTable(DataTable):
         return [
             self._mark_cell(key),
             Text(
-                display_name(run.name, self._name_width),
+                display_name(run.name + ("/" if run.kind == "group" else ""), self._name_width),
                 style="italic" if run.kind == "logdir" else "",
             ),
             Text(state_text(run), style=STATE_STYLE.get(run.state, "")),

@@ -23,6 +23,9 @@ class StatusWriter:
         self.path = Path(run_dir) / STATUS
         self.enabled = enabled
         self._lock = threading.Lock()
+        # held across snapshot *and* write, so a heartbeat can never land an older
+        # snapshot after a newer state (e.g. `running` over `stopped`)
+        self._write_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         prev = {}
@@ -43,10 +46,11 @@ class StatusWriter:
     def write(self) -> None:
         if not self.enabled:
             return
-        with self._lock:
-            self.data["updated"] = time.time()
-            snapshot = dict(self.data)
-        write_json_atomic(self.path, snapshot)
+        with self._write_lock:
+            with self._lock:
+                self.data["updated"] = time.time()
+                snapshot = dict(self.data)
+            write_json_atomic(self.path, snapshot)
 
     def start_heartbeat(self) -> None:
         if not self.enabled or self._thread is not None:
@@ -65,3 +69,4 @@ class StatusWriter:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+            self._thread = None

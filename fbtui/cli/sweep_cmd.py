@@ -177,23 +177,23 @@ def _list(root: Path, as_json: bool) -> None:
         console.print(f"no sweeps under {root} (start one with `fbtui sweep CONFIG --set ...`)")
         return
     table = Table(title=f"sweeps in {root}", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("sweep", no_wrap=True)
+    table.add_column("sweep (grid)", no_wrap=True)
     table.add_column("state", no_wrap=True)
-    for col in ("queued", "running", "done", "failed", "stopped"):
-        table.add_column(col, justify="right")
-    table.add_column("grid")
+    # short headers: the table fits an 80-column ssh terminal
+    for col in ("done", "run", "queue", "fail", "stop"):
+        table.add_column(col, justify="right", no_wrap=True)
     for r in rows:
         c = r.get("counts") or {}
-        grid = " ".join(f"{k.split('.')[-1]}×{len(v)}" for k, v in (r.get("grid") or {}).items())
+        grid = " × ".join(f"{k.split('.')[-1]} {len(v)}" for k, v in (r.get("grid") or {}).items())
         if (r.get("repeat") or 1) > 1:
-            grid += f" ×{r['repeat']} seeds"
+            grid += f" × {r['repeat']} seeds"
         if "parallel" in r:
             grid += f", {r['parallel'] or 'one per GPU'} at a time"
         table.add_row(
-            r["sweep"],
+            f"{r['sweep']}\n[dim]{grid.strip(' ,')}[/]",
             f"[{QUEUE_STYLE.get(r['state'], '')}]{r['state']}[/]",
-            *(str(c.get(k, "")) for k in ("queued", "running", "done", "failed", "stopped")),
-            grid.strip(" ,"),
+            f"{c.get('done', '')}/{c.get('total', '')}" if c else "",
+            *(str(c.get(k, "")) for k in ("running", "queued", "failed", "stopped")),
         )
     console.print(table)
 

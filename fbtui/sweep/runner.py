@@ -180,7 +180,7 @@ class QueueRunner:
                 return state
             if self.interrupted:
                 self._release()
-                self.say(f"runner stopped by {self.interrupted}; members keep running")
+                self.say(f"queue runner interrupted by {self.interrupted}")
                 return "interrupted"
             time.sleep(self.poll_s)
 
@@ -279,7 +279,7 @@ class QueueRunner:
         if result is not None:
             c = data["counts"]
             self.say(
-                f"queue {result}: {c['done']} done, {c['failed']} failed, "
+                f"queue {result}: {c['done']} done, {c['running']} running, {c['failed']} failed, "
                 f"{c['stopped']} stopped, {c['queued']} queued of {c['total']}"
             )
         return result
@@ -308,6 +308,8 @@ def main(argv: list[str]) -> int:
     except RunError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if state == "interrupted":
+        _say("running members keep running; `fbtui queue resume` re-attaches to them")
     return 1 if state == "failed" else 0
 
 

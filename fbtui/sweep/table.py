@@ -97,7 +97,7 @@ def sweep_table(sweep_dir: Path, by: str = "mse"):
     keys, rows = sweep_rows(sweep_dir, by=by)
     data = read_sweep(sweep_dir)
     repeat = int(data.get("repeat", 1) or 1)
-    table = Table(title=f"sweep {Path(sweep_dir).name}: best test metrics, sorted by {by}")
+    table = Table(title=f"{Path(sweep_dir).name}: best test {by} first")
     for k in keys or ["setting"]:
         table.add_column(k)
     table.add_column("seeds" if repeat > 1 else "done", justify="right")

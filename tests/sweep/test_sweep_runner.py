@@ -236,3 +236,24 @@ def test_cancel_stops_running_and_starting_members(tmp_path, tiny_toml):
         "stopped": 1,
         "total": 3,
     }
+
+
+def test_resumed_queue_reattaches_to_members_still_running(tmp_path, tiny_toml):
+    """Only the runner was killed: its member still trains; a new runner waits for it
+    (it holds the slot) instead of starting it twice."""
+    sweep_dir = make(tmp_path, tiny_toml, ["train.lr=0.1,0.2"], 1)
+    names = [m["run"] for m in read_sweep(sweep_dir)["members"]]
+    alive = FakeProc(sweep_dir / names[0], {})
+    alive.up()  # running, with a live pid, launched by a runner that is gone
+    update_sweep(
+        sweep_dir,
+        lambda d: d.update(state="running", runner={"pid": 2**22 + 5, "host": "h", "heartbeat": 0}),
+    )
+    assert describe_sweep(sweep_dir)["state"] == "interrupted"
+    assert control.resume(sweep_dir, spawn=False) == "started"
+    procs: dict = {}
+    r = runner_for(sweep_dir, procs)
+    r.claim()
+    assert r.tick() is None and procs == {}  # the slot is taken by the live member
+    alive.end()
+    assert r.tick() is None and list(procs) == [names[1]]

@@ -40,15 +40,14 @@ FAKE_PID = 4242  # the GPU process of the live run, as the fake NVML reports it
 
 
 def write_events(logdir: Path, series: dict[str, list[tuple[int, float]]], t0: float) -> None:
-    """Scalars with tensorboardX at fixed wall times (t0 + step seconds)."""
-    from tensorboardX import SummaryWriter
+    """Scalars at fixed wall times (t0 + step seconds), tensorboardX's record shape."""
+    from fbtui.tb.writer import EventFileWriter, event_file_name, scalar_event
 
     logdir.mkdir(parents=True, exist_ok=True)
-    w = SummaryWriter(str(logdir), flush_secs=1)
-    for tag, points in series.items():
-        for step, value in points:
-            w.add_scalar(tag, value, step, walltime=t0 + step)
-    w.close()
+    with EventFileWriter(logdir / event_file_name(t0), wall_time=t0) as w:
+        for tag, points in series.items():
+            for step, value in points:
+                w.write_event(scalar_event(tag, value, step, t0 + step))
 
 
 def training_series(steps: int, spe: int, seed: int, lr: float = 0.003, diverge_at: int = 0):

@@ -128,11 +128,17 @@ def parse_axes(assignments: Sequence[str]) -> list[Axis]:
 
 
 def fmt_value(text: str) -> str:
-    """A value as it appears in a member name: `[140,185]` -> `140_185`, `"sgd"` -> `sgd`."""
+    """A value as it appears in a member name: `[140,185]` -> `140_185`, `"sgd"` -> `sgd`,
+    a path -> its last part (`/data/SCUT-FBP5500_v2` -> `SCUT_FBP5500_v2`; "-" only
+    separates the parts of a name)."""
     s = text.strip().strip("\"'")
+    if "/" in s and not s.startswith(("[", "{")):
+        s = s.rstrip("/").rsplit("/", 1)[-1] or s
+    if s.startswith("-"):
+        s = "m" + s[1:]  # minus: -0.5 -> m0.5, not a clash with 0.5
     s = re.sub(r"[\[\]{}()\s\"']+", " ", s).strip()
     s = re.sub(r"\s*,\s*|\s+", "_", s)
-    return _UNSAFE.sub("_", s).strip("_") or "x"
+    return _UNSAFE.sub("_", s).strip("_")[:40] or "x"
 
 
 def short_keys(keys: Sequence[str]) -> dict[str, str]:

@@ -148,3 +148,14 @@ def test_running_queue_without_runner_reads_interrupted(tmp_path, tiny_toml):
         lambda d: d.update(state="running", runner={"pid": 2**22 + 7, "host": "x", "heartbeat": 0}),
     )
     assert describe_sweep(sweep_dir)["state"] == "interrupted"
+
+
+def test_missing_data_for_one_member_creates_nothing(tmp_path, tiny_toml):
+    cfg = tiny_toml()
+    root = tmp_path / "runs"
+    missing = tmp_path / "no-such-data"
+    args = ["sweep", str(cfg), "--runs-dir", str(root), "--no-start"]
+    res = runner.invoke(app, [*args, "--set", f"data.root=synthetic,{missing}"])
+    assert res.exit_code == 2, res.output
+    assert "sweep member rootno_such_data-s0: data folder not found" in res.output.replace("\n", "")
+    assert not root.exists()

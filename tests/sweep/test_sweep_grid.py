@@ -74,9 +74,11 @@ def test_names_lists_strings_clashes():
         "b.lr": "b_lr",
         "train.wd": "wd",
     }
-    assert fmt_value("'a/b c'") == "a_b_c"
+    assert fmt_value("'a b,c'") == "a_b_c"
+    assert (fmt_value("-0.5"), fmt_value("1e-4")) == ("m0.5", "1e_4")
+    assert fmt_value("/data/SCUT-FBP5500_v2/") == "SCUT_FBP5500_v2"  # "-" separates parts
     # values that differ only in dropped characters still get distinct folders
-    names = [p.name for p in expand(parse_axes(['experiment.notes="a/b","a_b"']))]
+    names = [p.name for p in expand(parse_axes(['experiment.notes="a b","a_b"']))]
     assert names == ["notesa_b-s0", "notesa_b-s0-2"]
 
 

@@ -35,12 +35,17 @@ class ScalarSeries:
 
 
 class SeriesStore:
-    """Appends in chunks, concatenates lazily (and once) when read."""
+    """Appends in chunks, concatenates lazily (and once) when read.
+
+    `series()` returns the same object until points are added or purged, so callers can
+    detect change by identity.
+    """
 
     def __init__(self, tag: str) -> None:
         self.tag = tag
         self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._series: ScalarSeries | None = ScalarSeries.empty(tag)
+        self._renamed: ScalarSeries | None = None  # the same arrays under an exposed name
 
     def __len__(self) -> int:
         return sum(len(c[0]) for c in self._chunks)
@@ -48,7 +53,7 @@ class SeriesStore:
     def extend(self, steps: np.ndarray, walls: np.ndarray, values: np.ndarray) -> None:
         if len(steps):
             self._chunks.append((steps, walls, values))
-            self._series = None
+            self._series = self._renamed = None
 
     def purge(self, min_step: int) -> int:
         """Drop points with step >= min_step; return how many went."""
@@ -64,7 +69,7 @@ class SeriesStore:
                 kept.append((steps[keep], walls[keep], values[keep]))
         if dropped:
             self._chunks = kept
-            self._series = None
+            self._series = self._renamed = None
         return dropped
 
     def series(self, name: str | None = None) -> ScalarSeries:
@@ -79,6 +84,9 @@ class SeriesStore:
             else:
                 self._series = ScalarSeries.empty(self.tag)
         if name is not None and name != self._series.tag:
-            s = self._series
-            return ScalarSeries(name, s.steps, s.wall_times, s.values)
+            # cached, so a caller can tell "new points" by object identity
+            if self._renamed is None or self._renamed.tag != name:
+                s = self._series
+                self._renamed = ScalarSeries(name, s.steps, s.wall_times, s.values)
+            return self._renamed
         return self._series

@@ -1,0 +1,72 @@
+"""`fbtui compare RUN_OR_LOGDIR...`: runs side by side, in the terminal UI or as text."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from fbtui.cli.app import app, console, err_console, runs_root
+
+
+@app.command()
+def compare(
+    runs: list[str] = typer.Argument(
+        ...,
+        metavar="RUN_OR_LOGDIR...",
+        help="run folders, run names under the runs root, or any TensorBoard logdirs",
+    ),
+    tag: str | None = typer.Option(
+        None, "--tag", help="only tags matching this regular expression"
+    ),
+    smoothing: float = typer.Option(
+        0.6, "--smoothing", min=0.0, max=0.999, help="TensorBoard's EMA smoothing weight, 0-0.999"
+    ),
+    plain: bool = typer.Option(
+        False,
+        "--plain",
+        help="print the summary, config diff and text charts (automatic when not a terminal)",
+    ),
+    csv_out: str | None = typer.Option(
+        None,
+        "--csv",
+        metavar="FILE|-",
+        help="write every raw scalar as run,tag,step,wall_time,value",
+    ),
+    runs_dir: Path | None = typer.Option(
+        None, "--runs-dir", help="runs root for run names (default ./runs)"
+    ),
+) -> None:
+    """Compare runs: a chart per tag with every run overlaid, best/last test metrics, config diff."""
+    from fbtui.runs.store import resolve_run
+    from fbtui.tb.compare import all_tags, compile_tag_filter, open_runs, write_csv
+
+    pattern = compile_tag_filter(tag)  # a bad regex: exit 2 before reading anything
+    root = runs_root(runs_dir)
+    paths = [Path(r) if Path(r).exists() else resolve_run(r, root) for r in runs]
+    opened = open_runs(paths)
+    tags = all_tags(opened, pattern)
+
+    if csv_out is not None:
+        if csv_out == "-":
+            rows = write_csv(opened, tags, sys.stdout)
+        else:
+            with open(csv_out, "w", newline="", encoding="utf-8") as fh:
+                rows = write_csv(opened, tags, fh)
+            err_console.print(f"wrote {rows} rows to {csv_out}")
+        return
+
+    if plain or not sys.stdout.isatty():
+        from fbtui.tui.compare.plain import render_plain
+
+        if tag and not tags:
+            err_console.print(f"no tag matches --tag {tag!r}")
+        render_plain(opened, tags, console, smoothing=smoothing)
+        return
+
+    from fbtui.tui.compare.widgets import ViewSettings
+    from fbtui.tui.compare_screen import make_compare_app
+
+    view = ViewSettings(smoothing=smoothing, tag_pattern=tag or "")
+    make_compare_app(runs=opened, view=view).run()

@@ -59,6 +59,78 @@ def _exit_for(state: str) -> None:
         raise typer.Exit(1)
 
 
+# -- several processes (DDP through torchrun) --------------------------------------------
+
+NPROC = typer.Option(
+    1, "--nproc", help="processes (GPUs) on this node; above 1 trains with DDP through torchrun"
+)
+NNODES = typer.Option(1, "--nnodes", help="machines in the job (run the same command on each)")
+NODE_RANK = typer.Option(
+    0, "--node-rank", help="this machine's rank, 0..nnodes-1; node 0 writes the run folder"
+)
+MASTER_ADDR = typer.Option(
+    "", "--master-addr", help="address of node 0, reachable from every node (multi-node)"
+)
+MASTER_PORT = typer.Option(
+    0, "--master-port", help="a free TCP port on node 0 (default: 29500 multi-node, any free one)"
+)
+
+
+def _launch_ddp(run_dir: Path, rdzv, detach: bool) -> None:
+    """Train `run_dir` with torchrun: rdzv.nproc ranks on this node, in the background
+    (--detach) or followed here by echoing train.log (Ctrl-C stops every rank)."""
+    import os
+    import signal
+
+    from fbtui.runs import layout
+    from fbtui.runs.launch import follow, start_torchrun, stop_targets
+    from fbtui.runs.status import UnreadableStatus, read_status
+
+    log_path = run_dir / layout.LOG
+    offset = log_path.stat().st_size if log_path.exists() else 0
+    proc = start_torchrun(run_dir, rdzv.nproc, **rdzv.options())
+    where = f"{rdzv.nproc} processes" + (
+        f" on node {rdzv.node_rank} of {rdzv.nnodes}" if rdzv.nnodes > 1 else ""
+    )
+    if detach:
+        err_console.print(
+            f"started {where} with torchrun in the background (agent pid {proc.pid}); follow "
+            f"it with `fbtui dashboard` or `tail -f {log_path}`"
+        )
+        print(run_dir)  # stdout holds only the run folder, for scripts
+        return
+    err_console.print(f"training with {where} (torchrun agent pid {proc.pid}); Ctrl-C stops")
+
+    def stop() -> None:
+        """As `fbtui stop` once this launch's ranks are registered, else through the agent."""
+        try:
+            st = (read_status(run_dir) or {}) if rdzv.node_rank == 0 else {}
+        except UnreadableStatus:
+            st = {}
+        pids = stop_targets(st) if proc.pid in (st.get("pids") or []) else [proc.pid]
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    code = follow(
+        proc,
+        log_path,
+        lambda s: console.print(s, markup=False, highlight=False, soft_wrap=True),
+        offset,
+        stop,
+    )
+    if rdzv.node_rank > 0:  # a follower node: the run's outcome is on node 0
+        console.print(f"node {rdzv.node_rank}: torchrun exited with code {code}")
+        raise typer.Exit(0 if code == 0 else 1)
+    state = str((read_status(run_dir) or {}).get("state", "failed"))
+    if state == "running" and code is not None:
+        state = "failed"  # the ranks died without recording it (killed, crashed agent)
+    _print_outcome(run_dir, state)
+    _exit_for(state)
+
+
 @app.command()
 def run(
     config: Path = typer.Argument(..., help="experiment TOML file"),
@@ -77,22 +149,41 @@ def run(
     folds: int = typer.Option(
         0, "--folds", help="run the official cross-validation folds 1..K as sibling runs"
     ),
+    nproc: int = NPROC,
+    nnodes: int = NNODES,
+    node_rank: int = NODE_RANK,
+    master_addr: str = MASTER_ADDR,
+    master_port: int = MASTER_PORT,
 ) -> None:
     """Train a model from an experiment file."""
     from fbtui.config import load_config
+    from fbtui.runs.launch import Rendezvous
 
+    rdzv = Rendezvous(nproc, nnodes, node_rank, master_addr, master_port)
+    rdzv.check()
     cfg = load_config(config, set_)
     if name:
         cfg.experiment.name = name
     root = runs_root(runs_dir)
     if folds:
+        if rdzv.world > 1:
+            fail("--folds starts one process per fold; it does not combine with --nproc/--nnodes")
         from fbtui.train.kfold import run_folds
 
         raise typer.Exit(run_folds(cfg, root, folds, detach=detach, console=console))
     from fbtui.train.trainer import prepare_data
 
     prepared = prepare_data(cfg)  # bad data fails here, before any run folder exists
-    run_dir = create_run(cfg, root)
+    if rdzv.node_rank > 0:  # another node of a multi-node run: node 0 writes the run folder
+        from fbtui.config import to_toml
+        from fbtui.runs.launch import follower_dir
+
+        run_dir = follower_dir(root, cfg.experiment.name, rdzv.node_rank, to_toml(cfg))
+    else:
+        run_dir = create_run(cfg, root)
+    if rdzv.world > 1:
+        _launch_ddp(run_dir, rdzv, detach)
+        return
     if detach:
         from fbtui.runs.launch import spawn_worker
 
@@ -128,10 +219,18 @@ def resume(
     run_: str = typer.Argument(..., metavar="RUN", help="run folder or name"),
     runs_dir: Path | None = typer.Option(None, "--runs-dir"),
     detach: bool = typer.Option(False, "--detach", help="resume in the background"),
+    nproc: int = typer.Option(
+        0, "--nproc", help="processes on this node (default: as the run was trained)"
+    ),
+    nnodes: int = typer.Option(0, "--nnodes", help="machines (default: as the run was trained)"),
+    node_rank: int = NODE_RANK,
+    master_addr: str = MASTER_ADDR,
+    master_port: int = MASTER_PORT,
 ) -> None:
     """Continue a stopped, failed or killed run from checkpoints/last.pt to its planned end."""
     from fbtui.errors import RunError
     from fbtui.runs import describe, layout, resolve_run
+    from fbtui.runs.launch import Rendezvous, follower_dir
 
     run_dir = resolve_run(run_, runs_root(runs_dir))
     info = describe(run_dir)
@@ -139,6 +238,27 @@ def resume(
         raise RunError(
             f"{run_dir} is not an fbtui run folder (no status.json/config.toml): only fbtui runs can be resumed"
         )
+    # a DDP run resumes with the process count it was trained with (the data order depends on it)
+    st = info.status or {}
+    trained = int(st.get("world_size") or 1)
+    rdzv = Rendezvous(
+        nproc or int(st.get("nproc_per_node") or trained),
+        nnodes or int(st.get("nnodes") or 1),
+        node_rank,
+        master_addr,
+        master_port,
+    )
+    rdzv.check()
+    if rdzv.world != trained and (run_dir / layout.LAST).is_file():
+        raise RunError(
+            f"{run_dir.name} was trained with {trained} process(es); resume it with as many "
+            f"(--nproc x --nnodes = {rdzv.world} here)"
+        )
+    if rdzv.node_rank > 0:  # a follower node: it only reads the run's config
+        config_text = (run_dir / layout.CONFIG).read_text(encoding="utf-8")
+        follower = follower_dir(runs_root(runs_dir), run_dir.name, rdzv.node_rank, config_text)
+        _launch_ddp(follower, rdzv, detach)
+        return
     if info.state in ("running", "running (stale)"):
         raise RunError(
             f"{run_dir.name} is still running (pid {info.status.get('pid')}); stop it first with: fbtui stop {run_dir.name}"
@@ -150,6 +270,9 @@ def resume(
         raise RunError(f"{run_dir.name}: {info.error}")
     if not (run_dir / layout.CONFIG).is_file():
         raise RunError(f"{run_dir}: config.toml is missing; cannot resume")
+    if rdzv.world > 1:
+        _launch_ddp(run_dir, rdzv, detach)
+        return
     if detach:
         from fbtui.runs.launch import spawn_worker
 
@@ -206,7 +329,11 @@ def runs_cmd(
         table.add_column(col, justify="right" if col not in ("run", "state", "started") else "left")
     for r in runs:
         b = r.best
-        if r.kind == "group":
+        if r.kind == "group" and r.summary.get("kind") == "sweep":
+            c = r.summary.get("counts", {})
+            cells = ["", "", ""]
+            ep = f"{c.get('done', 0)}/{c.get('total', 0)} done"
+        elif r.kind == "group":
             s = r.summary.get("mean", {})
             sd = r.summary.get("std", {})
             cells = [
@@ -218,7 +345,8 @@ def runs_cmd(
                 f"{b[k]:.4f}" if isinstance(b.get(k), (int, float)) else ""
                 for k in ("mse", "mae", "pc")
             ]
-        ep = f"{r.epoch}/{r.epochs}" if r.epochs else ""
+        if not (r.kind == "group" and r.summary.get("kind") == "sweep"):
+            ep = f"{r.epoch}/{r.epochs}" if r.epochs else ""
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started)) if r.started else ""
         state = r.state + (f" ({r.error[:40]})" if r.state == "unreadable" else "")
         table.add_row(

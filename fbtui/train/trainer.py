@@ -27,6 +27,7 @@ from fbtui.errors import UserError
 from fbtui.metrics import group_metrics, score_metrics
 from fbtui.runs import layout
 from fbtui.runs.status import write_json_atomic
+from fbtui.train import distributed
 from fbtui.train.checkpoint import load_checkpoint, save_checkpoint
 from fbtui.train.scalars import ScalarLog
 from fbtui.train.schedules import make_schedule
@@ -176,9 +177,11 @@ def _setup_file_log(run_dir: Path) -> logging.Handler:
 
 @torch.no_grad()
 def evaluate(
-    model, loader, device, amp_dtype, records
+    model, loader, device, amp_dtype, records, gather=None
 ) -> tuple[dict[str, float], dict[str, dict], list[dict]]:
-    """Score the test split: overall and per-subgroup metrics, and one row per image."""
+    """Score the test split: overall and per-subgroup metrics, and one row per image.
+
+    Under DDP `gather` collects every rank's shard, so each rank scores the whole split."""
     from fbtui.model import predicted_std
 
     model.eval()
@@ -198,6 +201,10 @@ def evaluate(
             stds.append(predicted_std(logits).cpu())
     pred = torch.cat(preds).numpy().astype(np.float64)
     idx = torch.cat(idxs).numpy()
+    dist = torch.cat(dists).numpy() if dists else None
+    std = torch.cat(stds).numpy() if stds else None
+    if gather is not None:
+        idx, pred, dist, std = gather(idx, pred, dist, std)
     recs = [records[i] for i in idx]
     target = np.array([r.score for r in recs], dtype=np.float64)
     if not np.all(np.isfinite(pred)):
@@ -205,8 +212,6 @@ def evaluate(
     overall = score_metrics(target, pred)
     groups = group_metrics(target, pred, [r.group for r in recs])
     rows = []
-    dist = torch.cat(dists).numpy() if dists else None
-    std = torch.cat(stds).numpy() if stds else None
     for k, r in enumerate(recs):
         row = {"filename": r.name, "target": f"{r.score:.6f}", "prediction": f"{pred[k]:.6f}"}
         if dist is not None:
@@ -271,6 +276,7 @@ def train_run(
         raise
     finally:
         status.close()
+        distributed.teardown()
         for s, h in old_handlers.items():
             signal.signal(s, h)
         reporter.close()
@@ -295,18 +301,30 @@ def _train(
     ckpt_path = run_dir / layout.LAST
     resume = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
     status.update(
-        state="running", started=status.data.get("started") or t_start, error="", write=True
+        state="running",
+        started=status.data.get("started") or t_start,
+        error="",
+        pids=distributed.local_pids(),  # not the pids of an earlier launch
+        write=True,
     )
     status.start_heartbeat()
 
     # -- set-up ---------------------------------------------------------------------
     seed_everything(cfg.experiment.seed)
     device = pick_device(cfg.train.device)
+    ddp, world = distributed.is_ddp(), distributed.world_size()
+    if ddp:  # launched by torchrun: join the process group, each rank on its own GPU
+        device = distributed.setup(device)
+        seed_everything(cfg.experiment.seed + distributed.rank())  # own augmentations
+        resume = distributed.share_checkpoint(resume)
+    distributed.check_resume(resume, world)
     prepared = prepared or prepare_data(cfg)
     for note in prepared.notes:
         log.info("%s", note)
         reporter.message(note)
     loaders = build_loaders(cfg, prepared, device)
+    if ddp:  # each rank its shard of the train and test splits
+        loaders = distributed.shard_loaders(loaders, cfg)
     train_ds, test_ds = loaders.train_ds, loaders.test_ds
     train_loader, test_loader = loaders.train, loaders.test
     steps_per_epoch = loaders.steps_per_epoch
@@ -341,13 +359,21 @@ def _train(
         _set_rng_state(resume["rng"])
         log.info("resumed from %s at epoch %d, step %d", ckpt_path, start_epoch, step)
         reporter.message(f"resumed at epoch {start_epoch + 1}, step {step}")
+    raw_model = model  # checkpoints, scores and evaluation use the plain model
+    if ddp:
+        model = distributed.wrap(model, cfg, device)
+        raw_model = model.module
     tb = ScalarLog(
         run_dir,
         cfg.log.flush_secs,
         purge_step=step + 1 if resume is not None else None,
         enabled=status.enabled,
     )
-    gpu = _gpu_logger(cfg)
+    gpu = _gpu_logger(cfg) if status.enabled else None
+    if ddp:  # every rank's pid and its torchrun agent's: for stop and the GPU panel
+        status.update(**distributed.launch_info())
+    else:
+        status.update(world_size=1)
 
     status.update(
         state="running",
@@ -374,7 +400,8 @@ def _train(
 
     def checkpoint(epoch: int, batch: int, path: Path) -> None:
         state = {
-            "model": model.state_dict(),
+            "model": raw_model.state_dict(),
+            "world_size": world,
             "optimizer": optimizer.state_dict(),
             "schedule": schedule.state_dict(),
             "epoch": epoch,
@@ -422,7 +449,10 @@ def _train(
                 logits.float(), y, hist, cfg.model.head, cfg.model.clip, cfg.train.loss
             )
             finite = torch.isfinite(loss)
-            if check_each_step and not bool(finite):
+            ok = bool(finite) if check_each_step else True
+            if ddp and check_each_step:  # every rank skips, or stops at, the same batch
+                ok = not distributed.any_rank(not ok)
+            if not ok:
                 if cfg.train.nan_policy == "skip":
                     skipped_nan += 1
                     optimizer.zero_grad(set_to_none=True)
@@ -432,7 +462,7 @@ def _train(
                     t_fetch = time.perf_counter()
                     continue
                 raise Diverged(
-                    f"loss became {loss.item()} at epoch {epoch + 1}, step {step}; the last good checkpoint is kept"
+                    f"loss became {loss.item() if not bool(finite) else 'non-finite on another rank'} at epoch {epoch + 1}, step {step}; the last good checkpoint is kept"
                 )
             bad_flag |= ~finite
             optimizer.zero_grad(set_to_none=True)
@@ -445,13 +475,16 @@ def _train(
             step += 1
             with torch.no_grad():
                 loss_sum += loss.detach()
-                mse_sum += torch.mean((model.score(logits.detach().float()) - y) ** 2)
+                mse_sum += torch.mean((raw_model.score(logits.detach().float()) - y) ** 2)
             n_logged += 1
-            img_window += x.shape[0]
-            images_seen += x.shape[0]
+            img_window += x.shape[0] * world  # images per second of the whole job
+            images_seen += x.shape[0] * world
             if step % every == 0 or batch_idx == steps_per_epoch - 1:
                 # the only host sync of the hot loop on CUDA: once per logging interval
-                if bool(bad_flag):
+                bad = bool(bad_flag)
+                if ddp:
+                    bad = distributed.any_rank(bad)
+                if bad:
                     raise Diverged(
                         f"loss became non-finite before step {step} (epoch {epoch + 1}); the last good checkpoint is kept"
                     )
@@ -480,7 +513,8 @@ def _train(
                 loss_sum.zero_()
                 mse_sum.zero_()
                 n_logged, t_wait, img_window, t_window = 0, 0.0, 0, now
-            if stop.requested:
+            # under DDP every rank stops at the same step when any rank got the signal
+            if distributed.agree_stop(stop) if ddp else stop.requested:
                 checkpoint(epoch, batch_idx + 1, ckpt_path)
                 tb.close()
                 status.update(
@@ -503,7 +537,16 @@ def _train(
         # -- evaluate ---------------------------------------------------------------------
         last_epoch = epoch == epochs - 1
         if (epoch + 1) % cfg.train.eval_every == 0 or last_epoch:
-            metrics, groups, rows = evaluate(model, test_loader, device, amp_dtype, prepared.test)
+            if ddp:  # score every shard with rank 0's BatchNorm statistics
+                distributed.sync_buffers(raw_model)
+            metrics, groups, rows = evaluate(
+                raw_model,
+                test_loader,
+                device,
+                amp_dtype,
+                prepared.test,
+                gather=distributed.gather_predictions if ddp else None,
+            )
             if not math.isfinite(metrics["mse"]):
                 raise Diverged(f"test predictions became non-finite after epoch {epoch + 1}")
             values = {f"test/{k}": v for k, v in metrics.items()}
@@ -574,12 +617,17 @@ def _gpu_logger(cfg: Config):
         log.info("GPU scalars: %s", monitor.no_gpu)
         return None
     last = [0.0]
+    cvd = os.environ.get("CUDA_VISIBLE_DEVICES")
+    visible = None if cvd is None else {v.strip() for v in cvd.split(",") if v.strip()}
 
     def sample() -> dict[str, float]:
         now = time.time()
         if now - last[0] < cfg.log.gpu_every_secs:
             return {}
         last[0] = now
-        return sys_scalars(monitor.poll())
+        samples = monitor.poll()
+        if visible is not None:  # NVML sees every GPU; log only the ones this run uses
+            samples = [x for x in samples if str(x.index) in visible or x.uuid in visible]
+        return sys_scalars(samples)
 
     return sample

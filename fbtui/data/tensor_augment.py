@@ -31,7 +31,6 @@ pixel at exact ties; hue is shifted in float rather than in 8-bit HSV.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 
 import torch
@@ -159,11 +158,11 @@ def sample_params(spec: AugmentSpec, n: int, generator: torch.Generator | None =
 # -- geometry -------------------------------------------------------------------------------
 
 
-def _source_index(
-    spec: AugmentSpec, p: AugmentParams, device
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """For each output pixel of the geometric steps, the flat source pixel in the R x R
-    image, and a validity mask (None when every pixel is inside)."""
+def _source_index(spec: AugmentSpec, p: AugmentParams, device) -> tuple[torch.Tensor, bool]:
+    """For each output pixel of the geometric steps, the flat index of its source pixel,
+    and whether that index is into the image framed by a 1-pixel zero border
+    ([R + 2, R + 2]): every pixel that padding or rotation leaves empty then reads the
+    border, so no mask is needed."""
     R, G = spec.resize, spec.geo_size
     pad = spec.pad if (spec.train and spec.crop == "random") else 0
     ar = torch.arange(G, device=device)
@@ -174,73 +173,65 @@ def _source_index(
     cols = torch.where(flip[:, None], G - 1 - ar[None, :], ar[None, :]) + left[:, None]
     rotate = spec.train and spec.rotation > 0 and bool((p.angle != 0).any())
     if not rotate:
-        idx = rows[:, :, None] * R + cols[:, None, :]  # [B, G, G]
         if pad == 0:
-            return idx, None
-        valid = ((rows >= 0) & (rows < R))[:, :, None] & ((cols >= 0) & (cols < R))[:, None, :]
-        return idx, valid
+            return rows[:, :, None] * R + cols[:, None, :], False  # [B, G, G]
+        rows = rows.clamp(-1, R) + 1
+        cols = cols.clamp(-1, R) + 1
+        return rows[:, :, None] * (R + 2) + cols[:, None, :], True
     # PIL's rotate: output pixel centre (x, y) reads input at
     #   xin = cos(a)(x - c) + sin(a)(y - c) + c,  yin = -sin(a)(x - c) + cos(a)(y - c) + c
     # with a = -angle and c = R / 2, truncated to the pixel it falls in
     a = -torch.deg2rad(p.angle).to(device=device, dtype=torch.float32)
     cos, sin = torch.cos(a)[:, None, None], torch.sin(a)[:, None, None]
     c = R / 2.0
-    x = (cols.to(torch.float32) + 0.5 - c)[:, None, :]  # [B, 1, G]
-    y = (rows.to(torch.float32) + 0.5 - c)[:, :, None]  # [B, G, 1]
-    src_c = torch.floor(cos * x + sin * y + c).to(torch.int64)
-    src_r = torch.floor(-sin * x + cos * y + c).to(torch.int64)
-    valid = (src_c >= 0) & (src_c < R) & (src_r >= 0) & (src_r < R)
-    if pad:
-        valid &= ((rows >= 0) & (rows < R))[:, :, None] & ((cols >= 0) & (cols < R))[:, None, :]
-    return src_r * R + src_c, valid
+    far = 1e6  # padding pixels: pushed far outside, so their source is out of bounds too
+    x = torch.where((cols >= 0) & (cols < R), cols.to(torch.float32) + 0.5 - c, far)[:, None, :]
+    y = torch.where((rows >= 0) & (rows < R), rows.to(torch.float32) + 0.5 - c, far)[:, :, None]
+    # +1: coordinates in the bordered image; clamping to the border gives zeros
+    src_c = torch.add(cos * x, sin * y + (c + 1)).floor_().clamp_(0, R + 1)
+    src_r = torch.add(-sin * x, cos * y + (c + 1)).floor_().clamp_(0, R + 1)
+    return src_c.add_(src_r, alpha=R + 2).to(torch.int64), True
 
 
 def geometry(x: torch.Tensor, spec: AugmentSpec, p: AugmentParams) -> torch.Tensor:
     """Rotation, padding + crop and flip of uint8 [B, 3, R, R] -> uint8 [B, 3, G, G]."""
     B, C, R, _ = x.shape
     G = spec.geo_size
-    if not bool(p.flip.any()) and not (
-        spec.train and spec.rotation > 0 and bool((p.angle != 0).any())
-    ):
-        t0, l0 = int(p.top[0]), int(p.left[0]) if B else 0
-        pad = spec.pad if (spec.train and spec.crop == "random") else 0
-        same = B == 0 or (bool((p.top == t0).all()) and bool((p.left == l0).all()))
-        if same and pad == 0:  # the test split: one plain slice
-            return x[:, :, t0 : t0 + G, l0 : l0 + G]
-    idx, valid = _source_index(spec, p, x.device)
-    if valid is not None:
-        idx = idx.masked_fill(~valid, 0)
-    out = torch.gather(x.reshape(B, C, R * R), 2, idx.reshape(B, 1, G * G).expand(B, C, G * G))
-    out = out.view(B, C, G, G)
-    if valid is not None:
-        out = out.masked_fill_(~valid[:, None], 0)
-    return out
+    pad = spec.pad if (spec.train and spec.crop == "random") else 0
+    rotating = spec.train and spec.rotation > 0 and bool((p.angle != 0).any())
+    if B and pad == 0 and not rotating and not bool(p.flip.any()):
+        t0, l0 = int(p.top[0]), int(p.left[0])
+        if bool((p.top == t0).all()) and bool((p.left == l0).all()):
+            return x[:, :, t0 : t0 + G, l0 : l0 + G]  # e.g. the test split: one plain slice
+    idx, bordered = _source_index(spec, p, x.device)
+    if bordered:
+        x = F.pad(x, (1, 1, 1, 1))
+    src = x.reshape(B, C, -1)
+    out = torch.gather(src, 2, idx.reshape(B, 1, G * G).expand(B, C, G * G))
+    return out.view(B, C, G, G)
 
 
 # -- colour -----------------------------------------------------------------------------
 
 
-def _compose(p: AugmentParams, phase: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The affine colour map of the brightness/contrast/saturation steps that run before
-    ("pre") or after ("post") the hue step, as v -> M v + T mu, where mu is the mean colour
-    of the image entering the phase. float64 [B, 3, 3] each, on the CPU."""
+def _compose(p: AugmentParams, active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The affine colour map of the brightness/contrast/saturation steps at the positions
+    where `active` [B, 4] is true, in each image's order, as v -> M v + T mu, mu being the
+    mean colour of the image entering the run. float64 [B, 3, 3] each, on the CPU."""
     B = len(p)
     eye = torch.eye(3, dtype=torch.float64).expand(B, 3, 3)
     gray = torch.tensor(GRAY, dtype=torch.float64)
     to_gray = torch.ones(3, 1, dtype=torch.float64) @ gray[None, :]  # 1 g^T
     M = eye.clone()
     T = torch.zeros(B, 3, 3, dtype=torch.float64)
-    hue_at = (p.order == HUE).to(torch.int64).argmax(1)
-    if not bool((p.factors[:, HUE] != 0).any()):
-        hue_at = torch.full((B,), 4)  # no hue step: everything is "pre"
     for k in range(4):
         op = p.order[:, k]
-        active = (k < hue_at) if phase == "pre" else (k > hue_at)
+        on = active[:, k]
         f = p.factors.gather(1, op[:, None].clamp(max=2))[:, :, None]  # [B, 1, 1]
         # brightness: f I;  saturation: f I + (1 - f) 1 g^T;  contrast: f v + (1 - f) 1 g^T mu_now
-        is_b = (active & (op == BRIGHTNESS))[:, None, None]
-        is_c = (active & (op == CONTRAST))[:, None, None]
-        is_s = (active & (op == SATURATION))[:, None, None]
+        is_b = (on & (op == BRIGHTNESS))[:, None, None]
+        is_c = (on & (op == CONTRAST))[:, None, None]
+        is_s = (on & (op == SATURATION))[:, None, None]
         S = f * eye + (1 - f) * to_gray
         newM = torch.where(is_b | is_c, f * M, torch.where(is_s, S @ M, M))
         # mu_now = (M + T) mu, so contrast adds (1 - f) 1 g^T (M + T) mu
@@ -251,6 +242,39 @@ def _compose(p: AugmentParams, phase: str) -> tuple[torch.Tensor, torch.Tensor]:
         )
         M, T = newM, newT
     return M, T
+
+
+def _colour_stages(p: AugmentParams, exact: bool) -> list[tuple[str, torch.Tensor]]:
+    """The colour work as ("affine", active positions [B, 4]) and ("hue", images [B])
+    stages. Exact: one stage per position (clipped after every adjustment, as PIL does).
+    Fused: the affine runs before and after the hue step each become one stage."""
+    B = len(p)
+    pos = torch.arange(4)[None, :].expand(B, 4)
+    is_hue = p.order == HUE
+    hue_on = p.factors[:, HUE] != 0
+    stages: list[tuple[str, torch.Tensor]] = []
+    if exact:
+        for k in range(4):
+            stages.append(("affine", (pos == k) & ~is_hue))
+            stages.append(("hue", is_hue[:, k] & hue_on))
+    else:
+        hue_at = torch.where(hue_on, is_hue.to(torch.int64).argmax(1), torch.full((B,), 4))
+        stages.append(("affine", (pos < hue_at[:, None]) & ~is_hue))
+        stages.append(("hue", hue_on))
+        stages.append(("affine", (pos > hue_at[:, None]) & ~is_hue))
+    # drop stages that change nothing: identity factors, nobody's hue
+    ident = p.factors[:, :3] == 1
+    out = []
+    for kind, m in stages:
+        if kind == "hue":
+            if bool(m.any()):
+                out.append((kind, m))
+        else:
+            op = p.order.clamp(max=2)
+            changes = m & ~ident.gather(1, op) & ~is_hue
+            if bool(changes.any()):
+                out.append((kind, m))
+    return out
 
 
 def _rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
@@ -301,10 +325,17 @@ class BatchAugment:
 
     `aug(x, generator=g)` draws fresh parameters from `g` (a CPU torch.Generator; the
     same seed gives the same batch), `aug(x, params=p)` applies given ones.
+
+    `exact=True` clips after every colour adjustment as the PIL path does; `False` fuses
+    the adjustments into one pass (faster on a CPU; differs where a pixel saturates in
+    between). On the CPU the batch is processed a few images at a time (`chunk`) so the
+    temporaries stay in cache and are recycled by malloc instead of page-faulted anew.
     """
 
-    def __init__(self, spec: AugmentSpec):
+    def __init__(self, spec: AugmentSpec, exact: bool = True, chunk: int | None = None):
         self.spec = spec
+        self.exact = exact
+        self.chunk = chunk
         mean = IMAGENET_MEAN if spec.normalize else (0.0, 0.0, 0.0)
         std = IMAGENET_STD if spec.normalize else (1.0, 1.0, 1.0)
         # pixel value v in 0..255 -> (v / 255 - mean) / std = a v + b
@@ -318,16 +349,12 @@ class BatchAugment:
         return sample_params(self.spec, n, generator)
 
     def _consts(self, device) -> tuple[torch.Tensor, ...]:
+        """a, b (normalisation) and the normalised images of 0 and 255, per channel."""
         key = torch.device(device)
         if key not in self._dev:
-            a = self._a.to(device=key, dtype=torch.float32)
-            b = self._b.to(device=key, dtype=torch.float32)
-            self._dev[key] = (
-                a.view(1, 3, 1),
-                b.view(1, 3, 1),
-                b.view(1, 3, 1),
-                (255 * a + b).view(1, 3, 1),
-            )
+            a = self._a.to(device=key, dtype=torch.float32).view(1, 3, 1)
+            b = self._b.to(device=key, dtype=torch.float32).view(1, 3, 1)
+            self._dev[key] = (a, b, b, 255 * a + b)
         return self._dev[key]
 
     def __call__(
@@ -337,61 +364,66 @@ class BatchAugment:
         params: AugmentParams | None = None,
     ) -> torch.Tensor:
         spec = self.spec
-        if (
-            x.dim() != 4
-            or x.shape[1] != 3
-            or x.shape[2] != spec.resize
-            or x.shape[3] != spec.resize
-        ):
-            raise ValueError(
-                f"expected uint8 [B, 3, {spec.resize}, {spec.resize}] images, got {tuple(x.shape)}"
-            )
-        p = params if params is not None else self.sample(x.shape[0], generator)
-        g = geometry(x, spec, p)  # uint8 [B, 3, G, G]
-        B = g.shape[0]
-        if spec.geo_size != spec.size:  # crop = "none": the final Resize(S)
+        R, S = spec.resize, spec.size
+        if x.dim() != 4 or tuple(x.shape[1:]) != (3, R, R):
+            raise ValueError(f"expected uint8 [B, 3, {R}, {R}] images, got {tuple(x.shape)}")
+        B = x.shape[0]
+        p = params if params is not None else self.sample(B, generator)
+        out = torch.empty((B, 3, S, S), dtype=torch.float32, device=x.device)
+        chunk = self.chunk or (B if x.device.type != "cpu" else 8)
+        for i in range(0, B, max(1, chunk)):
+            j = min(B, i + chunk)
+            self._run(x[i:j], p.select(slice(i, j)), out[i:j])
+        return out
+
+    def _run(self, x: torch.Tensor, p: AugmentParams, out: torch.Tensor) -> None:
+        spec = self.spec
+        n, S = x.shape[0], spec.size
+        g = geometry(x, spec, p)  # uint8 [n, 3, G, G]
+        if spec.geo_size != S:  # crop = "none": the final Resize(S)
             g = F.interpolate(
-                g.float(),
-                size=(spec.size, spec.size),
-                mode="bilinear",
-                antialias=True,
-                align_corners=False,
+                g.float(), size=(S, S), mode="bilinear", antialias=True, align_corners=False
             )
         a, b, lo, hi = self._consts(x.device)
-        flat = g.reshape(B, 3, -1)
-        if not (spec.train and spec.jitter):
-            out = torch.addcmul(b, flat.float(), a)
-            return out.view(B, 3, spec.size, spec.size)
-        flat = flat.float()
-        has_hue = bool((p.factors[:, HUE] != 0).any())
-        a64, b64 = self._a.view(1, 3, 1), self._b.view(1, 3)
-        M, T = _compose(p, "pre")
-        if not has_hue:
-            # fold the normalisation in, clamp at the images of 0 and 255
-            out = self._affine(flat, M * a64, T * a64, b64, lo, hi)
-            return out.view(B, 3, spec.size, spec.size)
-        zero, full = torch.zeros_like(lo), torch.full_like(hi, 255.0)
-        y = self._affine(flat, M, T, torch.zeros(1, 3, dtype=torch.float64), zero, full)
-        y = y.view(B, 3, spec.size, spec.size) / 255.0
-        y = _shift_hue(y, p.factors[:, HUE].to(device=y.device, dtype=y.dtype)) * 255.0
-        M, T = _compose(p, "post")
-        out = self._affine(y.reshape(B, 3, -1), M * a64, T * a64, b64, lo, hi)
-        return out.view(B, 3, spec.size, spec.size)
+        flat_out = out.view(n, 3, -1)
+        stages = _colour_stages(p, self.exact) if (spec.train and spec.jitter) else []
+        if not stages:
+            torch.addcmul(b, g.reshape(n, 3, -1), a, out=flat_out)
+            return
+        v = g.reshape(n, 3, -1).float()
+        for k, (kind, m) in enumerate(stages):
+            last = k == len(stages) - 1
+            if kind == "hue":
+                v = self._hue(v, p, m, n, S)
+                if last:
+                    torch.addcmul(b, v, a, out=flat_out)
+                continue
+            M, T = _compose(p, m)
+            if last:  # fold the normalisation in; clamp at the images of 0 and 255
+                a64 = self._a.view(1, 3, 1)
+                self._affine(v, M * a64, T * a64, self._b.view(1, 3), lo, hi, flat_out)
+            else:
+                v = self._affine(v, M, T, None, 0.0, 255.0, None)
 
     @staticmethod
-    def _affine(flat, M, T, b, lo, hi) -> torch.Tensor:
-        """clamp(M v + T mu + b) per image, mu = the image's mean colour (only computed
-        when some image's map depends on it)."""
-        dev = flat.device
-        bias = b.expand(M.shape[0], 3).to(device=dev, dtype=torch.float32)
+    def _hue(v: torch.Tensor, p: AugmentParams, m: torch.Tensor, n: int, S: int) -> torch.Tensor:
+        rows = m.nonzero().flatten().to(v.device)
+        sub = v.index_select(0, rows).view(-1, 3, S, S) / 255.0
+        shift = p.factors[:, HUE][m].to(device=v.device, dtype=v.dtype)
+        shifted = _shift_hue(sub, shift).mul_(255.0).view(-1, 3, S * S)
+        return v.index_copy(0, rows, shifted) if len(rows) < n else shifted
+
+    @staticmethod
+    def _affine(v, M, T, b, lo, hi, out) -> torch.Tensor:
+        """clamp(M v + T mu + b) per image, mu = the image's mean colour (computed only when
+        some image's map depends on it)."""
+        dev, n = v.device, v.shape[0]
+        bias = torch.zeros(n, 3, 1, device=dev) if b is None else b.expand(n, 3)[:, :, None]
+        bias = bias.to(device=dev, dtype=torch.float32)
         if bool((T != 0).any()):
-            mu = flat.mean(2, keepdim=True)  # [B, 3, 1]
-            bias = bias[:, :, None] + torch.bmm(T.to(device=dev, dtype=torch.float32), mu)
-        else:
-            bias = bias[:, :, None]
-        out = torch.baddbmm(bias, M.to(device=dev, dtype=torch.float32), flat)
-        return torch.maximum(torch.minimum(out, hi), lo)
-
-
-def rotation_matrix_ok() -> bool:  # pragma: no cover - kept tiny on purpose
-    return math.isfinite(math.cos(0.0))
+            mu = v.mean(2, keepdim=True)  # [n, 3, 1]
+            bias = bias + torch.bmm(T.to(device=dev, dtype=torch.float32), mu)
+        res = torch.baddbmm(bias, M.to(device=dev, dtype=torch.float32), v, out=out)
+        if isinstance(lo, float):
+            return res.clamp_(lo, hi)
+        return torch.clamp(res, lo, hi, out=res)

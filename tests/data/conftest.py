@@ -41,7 +41,7 @@ def write_jpg(path: Path, seed: int = 0, size: int = 16, mode: str = "RGB") -> N
 def write_xlsx(
     path: Path, rows: list[list], sheet: str = "ALL", extra_sheets=(), writer: str = "openpyxl"
 ) -> None:
-    if writer == "fast":
+    if writer == "fast" and not extra_sheets:
         from fbtui.data.xlsx import write_sheet
 
         write_sheet(path, sheet, rows)
@@ -71,7 +71,7 @@ def make_scut(
     xlsx: bool = True,
     sheet: str = "ALL",
     extra_sheets=(),
-    writer: str = "openpyxl",
+    writer: str = "fast",
     rerate: int = 5,
 ) -> Fixture:
     """A small data set in the real SCUT-FBP5500_v2 layout."""

@@ -131,6 +131,11 @@ def beautify(
         "--quantise-aware",
         help="round to 8 bits in every forward pass so the gain survives saving",
     ),
+    full_size: bool = typer.Option(
+        False,
+        "--full-size",
+        help="upsample the change to the photo's own size (default: write the model's view)",
+    ),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output on stdout"),
     checkpoint: str = typer.Option("best", "--checkpoint", help="best or last"),
     runs_dir: Path | None = typer.Option(None, "--runs-dir"),
@@ -139,7 +144,8 @@ def beautify(
 
     The model is frozen in eval mode (BatchNorm uses its running statistics) and only the
     image is optimised, in pixel space before normalisation. It works at the resolution
-    the model sees the photo (resized like the run's test images). Reports the score
+    the model sees the photo (resized like the run's test images) and writes that, or
+    with --full-size the change upsampled onto the original photo. Reports the score
     before, after (float) and after saving to 8 bits and reloading like `fbtui predict`."""
     from fbtui.tools.beautify import BeautifyOptions
     from fbtui.tools.beautify import beautify as run_beautify
@@ -150,7 +156,7 @@ def beautify(
     opts = BeautifyOptions(
         target=target, steps=steps, lr=lr, tv=tv, linf=linf, quantise_aware=quantise_aware
     )
-    res = run_beautify(scorer, image, out, opts)
+    res = run_beautify(scorer, image, out, opts, full_size=full_size)
     if as_json:
         doc = {"run": str(scorer.run_dir), "checkpoint": str(scorer.checkpoint)}
         doc.update(res.to_dict())
@@ -164,7 +170,7 @@ def beautify(
     mode = "8-bit-aware (rounded in every step)" if res.quantise_aware else "float pixels"
     console.print(
         f"{res.steps} steps toward {res.target:g}, {mode}, lr {lr:g}, tv {tv:g}, "
-        f"L∞ ≤ {linf:g} ({linf * 255:.0f} levels)",
+        f"L∞ ≤ {linf:g} ({linf * 255:.3g} levels)",
         highlight=False,
     )
     console.print(f"  score before          {res.before:.4f}", highlight=False)
@@ -173,7 +179,7 @@ def beautify(
     )
     console.print(
         f"  [bold]after saved (8-bit)   {res.after_saved:.4f}  ({gain_s:+.4f})[/]  "
-        "← the honest figure: the written file scored like `fbtui predict`",
+        "← honest: the saved file, scored like `fbtui predict`",
         highlight=False,
     )
     console.print(
@@ -181,9 +187,10 @@ def beautify(
         f"{res.changed_frac:.0%} of pixel channels changed",
         highlight=False,
     )
-    if not res.quantise_aware and abs(gain_f) > 0.05 and abs(gain_s) < 0.5 * abs(gain_f):
+    if not res.quantise_aware and abs(gain_f) > 0.01 and abs(gain_s) < 0.5 * abs(gain_f):
         console.print(
-            "  [yellow]most of the float gain vanished when saved: try --quantise-aware[/]"
+            "  [yellow]most of the float gain vanished in the 8-bit file: try --quantise-aware "
+            "and a --linf of at least 1/255 (0.004)[/]"
         )
     files = res.files
     console.print(

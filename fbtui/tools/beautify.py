@@ -165,8 +165,13 @@ def make_view(scorer: Scorer) -> View:
         def normalize(x: torch.Tensor) -> torch.Tensor:
             return x
 
-    names = ", ".join(type(g).__name__ for g in geometric) or "no resize"
-    return View(frame, crop, normalize, names)
+    sizes = []
+    for g in geometric:
+        sz = g.size
+        sz = (sz, sz) if isinstance(sz, int) else tuple(sz)
+        sizes.append(f"{sz[-1]}x{sz[0]}" if len(sz) == 2 else f"short side {sz[0]}")
+    describe = "resized to " + " then ".join(sizes) if sizes else "not resized"
+    return View(frame, crop, normalize, describe)
 
 
 # -- pixels <-> images ---------------------------------------------------------------------
@@ -254,10 +259,44 @@ def score_pixels(scorer: Scorer, view: View, x: torch.Tensor) -> float:
     return float(scorer.model.score(logits).item())
 
 
+def upsample_change(orig: Image.Image, x0: torch.Tensor, best: torch.Tensor) -> np.ndarray:
+    """--full-size: the optimised change, bilinearly upsampled to the photo's size and
+    added to the original pixels. Returns HxWx3 uint8."""
+    import torch.nn.functional as F
+
+    delta = (best - x0).detach().float().cpu()
+    w, h = orig.size
+    up = F.interpolate(delta, size=(h, w), mode="bilinear", align_corners=False)
+    return to_uint8((to_tensor01(orig) + up).clamp(0, 1))
+
+
+def _resolution(view: View, img: Image.Image, framed: Image.Image, crop, full: bool) -> str:
+    fw, fh = framed.size
+    cw, ch = crop
+    text = f"{fw}x{fh}, the photo as the model sees it ({img.width}x{img.height} {view.describe}"
+    if img.width * fh != img.height * fw:
+        text += ", aspect ratio not kept, as for the run's test images"
+    text += ")"
+    if (fw, fh) != (cw, ch):
+        text += f"; the model scores its central {cw}x{ch}, the rest is left as it is"
+    if full:
+        text += f"; the change is upsampled to {img.width}x{img.height} and added to the photo"
+    return text
+
+
 def beautify(
-    scorer: Scorer, image: Path, out: Path, opts: BeautifyOptions, on_step=None
+    scorer: Scorer,
+    image: Path,
+    out: Path,
+    opts: BeautifyOptions,
+    on_step=None,
+    full_size: bool = False,
 ) -> BeautifyResult:
-    """Optimise IMAGE toward opts.target; write out (after), out_before, out_diff."""
+    """Optimise IMAGE toward opts.target; write out (after), out_before, out_diff.
+
+    The pixels are optimised at the model's view of the photo (see the module docstring);
+    with `full_size` the change is upsampled to the photo's own size and the files are
+    written at that size (the saved score then also goes through predict's resize)."""
     from fbtui.data.dataset import load_image
     from fbtui.tools.predict import save_image
 
@@ -265,6 +304,10 @@ def beautify(
         raise UserError("beautify: --steps must be >= 0, --lr and --linf > 0, --tv >= 0")
     if not 1.0 <= opts.target <= 5.0:
         raise UserError(f"beautify: --target {opts.target} is outside the rating scale 1-5")
+    after_path, before_path, diff_path = out, sibling(out, "_before"), sibling(out, "_diff")
+    src = Path(image).resolve()
+    if any(p.resolve() == src for p in (after_path, before_path, diff_path)):
+        raise UserError(f"beautify: --out {out} would overwrite the input photo {image}")
     img = load_image(image)
     view = make_view(scorer)
     framed = view.frame(img)
@@ -273,12 +316,20 @@ def beautify(
     before = scorer.predict_images([img])[0].score
     if abs(score_pixels(scorer, view, x0) - before) > 1e-4:
         notes.append("the frame does not reproduce predict's preprocessing exactly")
+    if not full_size and not torch.equal(to_tensor01(view.frame(framed)), x0):
+        # e.g. crop = "none" with data.resize > image_size: predict resizes the frame again
+        notes.append(
+            "predict resizes the written frame again (the run's test transform is not a "
+            "no-op on its own output), so the saved score also includes that resampling"
+        )
 
     best = optimise(scorer, view, x0, opts, on_step)
     after_float = score_pixels(scorer, view, best)
 
-    b8, a8 = to_uint8(x0), to_uint8(best)
-    after_path, before_path, diff_path = out, sibling(out, "_before"), sibling(out, "_diff")
+    if full_size:
+        b8, a8 = np.asarray(img, dtype=np.uint8), upsample_change(img, x0, best)
+    else:
+        b8, a8 = to_uint8(x0), to_uint8(best)
     save_image(Image.fromarray(a8), after_path)
     save_image(Image.fromarray(b8), before_path)
     dmap, gain = diff_map(b8, a8)
@@ -292,21 +343,13 @@ def beautify(
     after_saved = scorer.predict_images([load_image(after_path)])[0].score
 
     d = a8.astype(np.int16) - b8.astype(np.int16)
-    fw, fh = framed.size
-    crop_h, crop_w = view.crop(x0).shape[-2:]
-    resolution = (
-        f"{fw}x{fh}: the photo as the model sees it (resized by {view.describe} from "
-        f"{img.width}x{img.height}); the model scores its central {crop_w}x{crop_h}"
-        if (fw, fh) != (crop_w, crop_h)
-        else f"{fw}x{fh}: the model's input size (the {img.width}x{img.height} photo "
-        f"resized by {view.describe})"
-    )
+    crop_h, crop_w = (int(v) for v in view.crop(x0).shape[-2:])
     return BeautifyResult(
         image=str(image),
-        size=(fw, fh),
+        size=(a8.shape[1], a8.shape[0]),
         original_size=img.size,
-        model_input=(int(crop_w), int(crop_h)),
-        resolution=resolution,
+        model_input=(crop_w, crop_h),
+        resolution=_resolution(view, img, framed, (crop_w, crop_h), full_size),
         target=opts.target,
         steps=opts.steps,
         quantise_aware=opts.quantise_aware,

@@ -311,6 +311,34 @@ def test_beautify_frame_larger_than_crop_round_trips(runs, photos, tmp_path):
     assert np.array_equal(before[:4], after[:4]) and np.array_equal(before[:, :4], after[:, :4])
 
 
+def test_beautify_sub_level_change_vanishes_when_saved(runs, photos, tmp_path):
+    """The 2019 failure in miniature: an L∞ bound under half a grey level lets the float
+    score rise, but the saved 8-bit file is the original image and scores the same."""
+    out = tmp_path / "tiny.png"
+    args = ("--steps", "20", "--lr", "0.0005", "--linf", "0.0018")
+    r = beautify_json(runs, "sig", photos["astronaut"], out, *args)
+    assert r["after_float"] > r["before"] + 1e-3
+    assert r["after_saved"] == pytest.approx(r["before"], abs=1e-6)
+    assert r["linf_levels"] == 0
+    res = cli(runs, "beautify", "sig", str(photos["astronaut"]), "--out", str(out), *args)
+    assert "vanished" in res.stdout and "--quantise-aware" in res.stdout
+
+
+def test_beautify_full_size_writes_the_photo_size(runs, photos, tmp_path):
+    out = tmp_path / "full.png"
+    r = beautify_json(runs, "sig", photos["astronaut"], out, "--steps", "20", "--full-size")
+    assert tuple(r["size"]) == (512, 512) and Image.open(out).size == (512, 512)
+    assert "upsampled to 512x512" in r["resolution"]
+    (p,) = predict_json(runs, "sig", out)["results"]
+    assert r["after_saved"] == pytest.approx(p["score"], abs=1e-5)
+    assert r["after_saved"] > r["before"]
+
+
+def test_beautify_refuses_to_overwrite_the_input(runs, photos):
+    res = cli(runs, "beautify", "sig", str(photos["brick"]), "--out", str(photos["brick"]))
+    assert res.exit_code == 2 and "overwrite" in res.stderr
+
+
 def test_beautify_human_output_states_resolution_and_honest_figure(runs, photos, tmp_path):
     res = cli(
         runs, "beautify", "sig", str(photos["astronaut"]), "--out", str(tmp_path / "h.png"),

@@ -410,3 +410,32 @@ def test_diff_map_mid_grey_is_no_change():
     b[0, 0, 0] = 110
     img, gain = diff_map(a, b)
     assert img[1, 1, 0] == 128 and img[0, 0, 0] == 255 and gain == pytest.approx(12.7)
+
+
+def test_beautify_leaves_the_model_untouched(runs, photos, tmp_path):
+    """Eval mode: BN running statistics are used, not updated; weights get no gradient."""
+    import torch
+
+    from fbtui.tools.beautify import BeautifyOptions, beautify
+    from fbtui.tools.inference import load_scorer
+
+    scorer = load_scorer(run_dir(runs, "sig"))
+    before = {k: v.clone() for k, v in scorer.model.state_dict().items()}
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in scorer.model.modules())
+    beautify(scorer, photos["astronaut"], tmp_path / "m.png", BeautifyOptions(steps=5))
+    after = scorer.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not scorer.model.training
+    assert all(p.grad is None for p in scorer.model.parameters())
+
+
+def test_predict_out_folder_for_several_images(runs, photos, tmp_path):
+    out = tmp_path / "drawn"
+    doc = predict_json(
+        runs, "sig", photos["astronaut"], photos["brick"], extra=["--detect", "--out", str(out)]
+    )
+    assert [Path(r["out"]).name for r in doc["results"]] == [
+        "astronaut_scored.png",
+        "brick_scored.png",
+    ]
+    assert all(Path(r["out"]).is_file() for r in doc["results"])

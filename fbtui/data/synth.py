@@ -12,6 +12,7 @@ nothing about real faces.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -75,6 +76,16 @@ def latent_of(features: dict[str, float], group: str, residual: float) -> float:
     """The latent beauty score implied by a face's visible features."""
     z = sum(FEATURES[k][2] * _std(k, v) for k, v in features.items())
     return float(np.clip(LATENT_MEAN + z + GROUP_OFFSET[group] + residual, 1.0, 5.0))
+
+
+_SKIN_TEX_RGB = np.array([1.0, 0.8, 0.7], np.float32)  # blotches are reddish
+
+
+@functools.lru_cache(maxsize=8)
+def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(y, x) coordinates in [-0.5, 0.5), float32, for lighting gradients."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size - 0.5
+    return yy, xx
 
 
 def _c(rgb, f: float = 1.0) -> tuple[int, int, int]:
@@ -179,19 +190,19 @@ def draw_face(
     ImageDraw.Draw(mask).ellipse(
         [(cx - a) / F, (cy - 0.55 * b) / F, (cx + a) / F, (cy + b) / F], fill=255
     )
-    m = np.asarray(mask, np.float32)[..., None] / 255.0
+    m = np.asarray(mask, np.float32) / 255.0
 
     x = np.asarray(img, np.float32)
     # blotchy skin: low-frequency noise (survives downsampling to 64 px) plus fine grain
     g = max(4, size // 8)
-    coarse = rng.normal(0, 1, (g, g)).astype(np.float32)
+    coarse = rng.standard_normal((g, g), dtype=np.float32)
     coarse = np.asarray(Image.fromarray(coarse, "F").resize((size, size), Image.BICUBIC))
-    fine = rng.normal(0, 1, (size, size)).astype(np.float32)
-    tex = (0.8 * coarse + 0.6 * fine)[..., None] * np.array([1.0, 0.8, 0.7], np.float32)
-    x += m * tex * feat["skin_noise"]
+    fine = rng.standard_normal((size, size), dtype=np.float32)
+    tex = (0.8 * coarse + 0.6 * fine) * (m * np.float32(feat["skin_noise"]))
+    x += tex[..., None] * _SKIN_TEX_RGB
     # blemishes: small dark reddish spots inside the face
     if feat["blemishes"]:
-        ys, xs = np.nonzero(m[..., 0] > 0.9)
+        ys, xs = np.nonzero(m > 0.9)
         pick = rng.integers(len(ys), size=feat["blemishes"])
         w = max(3, int(round(4 * size / 128)))
         oy, ox = np.mgrid[-w : w + 1, -w : w + 1]
@@ -207,14 +218,16 @@ def draw_face(
                 min(size, x0 + w + 1),
             )
             x[y1:y2, x1:x2] -= spot[y1 - y0 + w : y2 - y0 + w, x1 - x0 + w : x2 - x0 + w] * dark
-    # lighting: a directional gradient and overall exposure
+    # lighting: a directional gradient and overall exposure; then sensor noise
     th = rng.uniform(0, 2 * np.pi)
-    yy, xx = np.mgrid[0:size, 0:size] / size - 0.5
-    light = rng.uniform(0.85, 1.12) * (
-        1 + rng.uniform(0, 0.35) * (np.cos(th) * xx + np.sin(th) * yy)
+    yy, xx = _grid(size)
+    light = np.float32(rng.uniform(0.85, 1.12)) * (
+        1
+        + np.float32(rng.uniform(0, 0.35))
+        * (np.float32(np.cos(th)) * xx + np.float32(np.sin(th)) * yy)
     )
-    x *= light[..., None].astype(np.float32)
-    x += rng.normal(0, 2.0, x.shape).astype(np.float32)  # sensor noise
+    x *= light[..., None]
+    x += rng.standard_normal(x.shape, dtype=np.float32) * np.float32(2.0)
     out = Image.fromarray(np.clip(x, 0, 255).astype(np.uint8))
     # head tilt, done last at the final size (cheap); corners take the nearby background
     angle = rng.uniform(-6, 6)

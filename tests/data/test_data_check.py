@@ -161,3 +161,41 @@ def test_cli_synth_then_check(tmp_path):
     assert json.loads(res.stdout)["records"] == 40
     res = runner.invoke(app, ["data", "synth", str(out)])  # refuses to overwrite
     assert res.exit_code == 2 and "already exists" in res.output
+
+
+def _no_rating(fx):
+    write_xlsx(fx.root / "All_Ratings.xlsx", [["Rater", "Filename", "Score"], [1, "AF1.jpg", 3]])
+    return "All_Ratings.xlsx"
+
+
+def _unknown_in_split(fx):
+    f = fx.split_file() / "train.txt"
+    f.write_text("XX1.jpg 3.0\n" + f.read_text())
+    return "train.txt:1"
+
+
+def _corrupt(fx):
+    (fx.root / "Images" / "CM2.jpg").write_bytes(b"nope")
+    return "CM2.jpg"
+
+
+def _unknown_image_in_xlsx(fx):
+    rows = [["Rater", "Filename", "Rating"]] + [
+        [r, n, 3] for r in range(1, 61) for n in fx.names + ["AF50.jpg"]
+    ]
+    write_xlsx(fx.root / "All_Ratings.xlsx", rows, writer="fast")
+    return "AF50.jpg"
+
+
+@pytest.mark.parametrize(
+    "breaker", [_no_rating, _unknown_in_split, _corrupt, _unknown_image_in_xlsx]
+)
+def test_cli_check_names_what_is_broken(scut, breaker):
+    needle = breaker(scut)
+    res = runner.invoke(app, ["data", "check", str(scut.root)])
+    assert res.exit_code == 2, res.output
+    assert needle in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["data", "check", str(scut.root), "--json"])
+    assert res.exit_code == 2
+    d = json.loads(res.stdout)
+    assert not d["ok"] and any(needle in p for p in d["problems"])

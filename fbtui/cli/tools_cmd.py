@@ -48,8 +48,9 @@ def predict(
     """Score photos with a run's model, preprocessed exactly like its test images.
 
     Unreadable files are reported and skipped; exit code 2 when nothing could be scored.
-    With --detect, each face is cropped like a SCUT-FBP5500 portrait (the Haar box widened
-    1.8x) and scored; a photo without faces scores nothing but is not an error."""
+
+    With --detect, each face is cropped like a SCUT-FBP5500 portrait (the Haar box widened 1.8x) and scored; a photo without faces scores nothing but is not an error.
+    """
     from fbtui.tools.predict import predict_files
 
     if checkpoint not in ("best", "last"):
@@ -142,11 +143,12 @@ def beautify(
 ) -> None:
     """Change a photo's pixels to push its score toward --target; honest about 8 bits.
 
-    The model is frozen in eval mode (BatchNorm uses its running statistics) and only the
-    image is optimised, in pixel space before normalisation. It works at the resolution
-    the model sees the photo (resized like the run's test images) and writes that, or
-    with --full-size the change upsampled onto the original photo. Reports the score
-    before, after (float) and after saving to 8 bits and reloading like `fbtui predict`."""
+    The model is frozen in eval mode (BatchNorm uses its running statistics) and only the image is optimised, in pixel space before normalisation.
+
+    It works at the resolution the model sees the photo (resized like the run's test images) and writes that, or with --full-size the change upsampled onto the original photo.
+
+    Reports the score before, after (float) and after saving to 8 bits and reloading like `fbtui predict`: the honest figure.
+    """
     from fbtui.tools.beautify import BeautifyOptions
     from fbtui.tools.beautify import beautify as run_beautify
 

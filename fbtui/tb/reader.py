@@ -15,12 +15,13 @@ reader folds a logdir's subdirectories into the one run and names their tags so 
 
 Purges follow TensorBoard per directory: a `SessionLog.START` at step N, or a
 `file_version` event with step N > 0 (what `purge_step=N` writes), drops the points read
-before it with step >= N. Not thread-safe: poll from one thread (a Textual worker).
+before it with step >= N. Thread-safe: a worker thread may poll while another reads.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import numpy as np
 
 from fbtui.tb.batch import BatchResult, decode_batch
 from fbtui.tb.fastpath import TemplateBook
-from fbtui.tb.records import HeaderCache, split_records
+from fbtui.tb.records import WAITING, HeaderCache, split_records
 from fbtui.tb.scalars import ScalarSeries, SeriesStore
 
 CHUNK = 64 << 20  # bytes read and decoded at a time, bounding memory on huge files
@@ -102,11 +103,17 @@ class LogdirReader:
         self._book = TemplateBook()
         self._names: dict[str, tuple[_EventDir, str]] | None = None
         self._walked = False
+        # poll() may run in a worker thread while the UI thread reads series
+        self._lock = threading.RLock()
 
     # -- public API ---------------------------------------------------------------------
 
     def poll(self) -> bool:
         """Read whatever is new; return whether any scalar, tag or warning changed."""
+        with self._lock:
+            return self._poll()
+
+    def _poll(self) -> bool:
         before = (self.version, len(self.warnings))
         changed = self._discover()
         for edir in sorted(self._dirs.values(), key=lambda d: d.rel):
@@ -120,25 +127,33 @@ class LogdirReader:
 
     def tags(self) -> list[str]:
         """Every scalar tag seen so far, sorted."""
-        return sorted(self._name_map())
+        with self._lock:
+            return sorted(self._name_map())
 
     def scalars(self, tag: str) -> ScalarSeries:
-        """The points of `tag` (an empty series for a tag this logdir does not have)."""
-        got = self._name_map().get(tag)
-        if got is None:
-            return ScalarSeries.empty(tag)
-        edir, raw = got
-        return edir.stores[raw].series(tag)
+        """The points of `tag` (an empty series for a tag this logdir does not have).
+
+        The arrays are read-only and never change afterwards; a later poll that adds
+        points hands out a new series object.
+        """
+        with self._lock:
+            got = self._name_map().get(tag)
+            if got is None:
+                return ScalarSeries.empty(tag)
+            edir, raw = got
+            return edir.stores[raw].series(tag)
 
     def all_scalars(self) -> dict[str, ScalarSeries]:
-        return {tag: self.scalars(tag) for tag in self.tags()}
+        with self._lock:
+            return {tag: self.scalars(tag) for tag in self.tags()}
 
     def event_files(self) -> list[Path]:
         """Event files found, in reading order."""
-        out = []
-        for edir in sorted(self._dirs.values(), key=lambda d: d.rel):
-            out.extend(edir.files[n].path for n in sorted(edir.files))
-        return out
+        with self._lock:
+            out = []
+            for edir in sorted(self._dirs.values(), key=lambda d: d.rel):
+                out.extend(edir.files[n].path for n in sorted(edir.files))
+            return out
 
     @classmethod
     def load(cls, path: str | os.PathLike, **kwargs) -> LogdirReader:
@@ -259,6 +274,8 @@ class LogdirReader:
                 last = ef.offset + len(buf) >= size
                 framing = split_records(buf, edir.headers, final=last and ef.closed)
                 for p in framing.problems:
+                    if p.reason == WAITING and not last:
+                        continue  # the next window has more bytes to resync on
                     self._warn(ef.path, ef.offset + p.offset, p.reason)
                 if len(framing.starts):
                     batch = decode_batch(
@@ -275,10 +292,11 @@ class LogdirReader:
                     self.stats["records"] += len(framing.starts)
                 self.stats["bytes"] += framing.consumed
                 ef.offset += framing.consumed
-                ef.need = framing.need
-                bigger = ef.need > len(buf) and ef.offset + ef.need <= size
-                if last or (framing.consumed == 0 and not bigger):
-                    break  # done, or a partial record / corrupt bytes wait for more data
+                if last:
+                    ef.need = framing.need  # a partial record waits for the writer
+                    break
+                # mid-file: a record or a corrupt stretch longer than the window widens it
+                ef.need = max(framing.need, 2 * len(buf)) if framing.consumed == 0 else 0
         except OSError as e:
             self._warn(ef.path, ef.offset, f"read failed ({e.strerror})")
         finally:

@@ -9,6 +9,7 @@ the payload CRCs are masked and compared in one numpy operation.
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ _u32 = struct.Struct("<I")
 # A header whose length is this large is treated as garbage while resynchronising
 # (TensorBoard has no limit, but no real summary comes near 1 GiB).
 MAX_RESYNC_LENGTH = 1 << 30
+WAITING = "corrupt data (no valid record after it yet)"
 
 
 def masked_crc32c(data: bytes) -> int:
@@ -36,10 +38,15 @@ def _mask_array(crcs: np.ndarray) -> np.ndarray:
     return ((c >> np.uint32(15)) | (c << np.uint32(17))) + np.uint32(_MASK_DELTA)
 
 
+@functools.lru_cache(maxsize=4096)
+def _header(length: int) -> bytes:
+    header = _u64.pack(length)
+    return header + _u32.pack(masked_crc32c(header))
+
+
 def encode_record(payload: bytes) -> bytes:
     """Frame one payload as a TFRecord (what every TensorBoard writer does)."""
-    header = _u64.pack(len(payload))
-    return header + _u32.pack(masked_crc32c(header)) + payload + _u32.pack(masked_crc32c(payload))
+    return b"".join((_header(len(payload)), payload, _u32.pack(masked_crc32c(payload))))
 
 
 @dataclass
@@ -85,14 +92,20 @@ class HeaderCache:
 
 
 def _walk(
-    buf: bytes, pos: int, cache: HeaderCache, starts: list[int], payloads: list[bytes]
+    buf: bytes,
+    pos: int,
+    cache: HeaderCache,
+    starts: list[int],
+    payloads: list[bytes],
+    limit: int = 1 << 62,
 ) -> tuple[int, str]:
-    """Collect records from `pos` while headers verify; return (pos, why it stopped)."""
+    """Collect up to `limit` records from `pos`, checking each header's CRC as it goes;
+    return (pos, why it stopped: 'limit', 'end', 'partial' or 'bad-header')."""
     n = len(buf)
-    get = cache._sizes.get  # the hot loop avoids a method call per record
+    get = cache._sizes.get
     append = starts.append
     keep = payloads.append
-    while True:
+    for _ in range(limit):
         header = buf[pos : pos + HEADER]
         size = get(header)
         if size is None:
@@ -107,6 +120,52 @@ def _walk(
         append(pos)
         keep(buf[pos + HEADER : end - FOOTER])  # bytes: the CRCs are taken in one C loop
         pos = end
+    return pos, "limit"
+
+
+# Records shorter than this take the fast path (every scalar, most histograms); their
+# header CRCs are looked up in a table built once with crc32c.
+FAST_MAX = 16384
+
+
+@functools.lru_cache(maxsize=1)
+def _length_crcs() -> np.ndarray:
+    """Masked CRC32C of the 8 length bytes, for every length below FAST_MAX."""
+    return np.array([masked_crc32c(_u64.pack(n)) for n in range(FAST_MAX)], dtype=np.uint32)
+
+
+def _dash(buf: bytes, pos: int, limit: int, starts: list[int], payloads: list[bytes]) -> None:
+    """Follow the length fields from `pos` without checking anything (checked afterwards,
+    all at once, by `_accept`). Stops at the buffer's end, at a length >= FAST_MAX (a
+    big record, or garbage) or after `limit` records."""
+    unpack = _u64.unpack_from
+    append = starts.append
+    keep = payloads.append
+    try:
+        for _ in range(limit):
+            (length,) = unpack(buf, pos)
+            if length >= FAST_MAX:
+                return
+            append(pos)
+            pos += HEADER
+            keep(buf[pos : pos + length])
+            pos += length + FOOTER
+    except struct.error:  # fewer than 8 bytes left
+        return
+
+
+def _accept(buf: bytes, starts: list[int]) -> tuple[np.ndarray, np.ndarray, int]:
+    """(offsets, lengths, count) of the leading records whose headers verify and that
+    lie wholly inside `buf`."""
+    offsets = np.array(starts, dtype=np.int64)
+    n = len(buf)
+    lengths = _lengths_at(buf, offsets)
+    inside = offsets + HEADER + lengths + FOOTER <= n
+    u32 = np.ndarray((n - 3,), dtype="<u4", buffer=buf, offset=0, strides=(1,))
+    crc_at = np.minimum(offsets + 8, n - 4)  # a header cut short fails `inside` anyway
+    good = inside & (_length_crcs()[lengths] == u32[crc_at])
+    count = len(good) if good.all() else int(np.argmin(good))
+    return offsets, lengths, count
 
 
 def _resync(buf: bytes, pos: int, cache: HeaderCache) -> int | None:
@@ -143,13 +202,34 @@ def split_records(buf: bytes, cache: HeaderCache | None = None, *, final: bool =
     """
     cache = cache or HeaderCache()
     n = len(buf)
-    starts: list[int] = []
+    parts: list[np.ndarray] = []  # record offsets, in order
     payloads: list[bytes] = []
     problems: list[Problem] = []
     pos = 0
     need = 0
+    limit = 256  # grows while the fast path keeps succeeding
     while True:
-        pos, why = _walk(buf, pos, cache, starts, payloads)
+        # Fast: walk the lengths blindly, then verify every header in one numpy step.
+        walked: list[int] = []
+        dashed: list[bytes] = []
+        _dash(buf, pos, limit, walked, dashed)
+        if walked:
+            offsets, lengths, count = _accept(buf, walked)
+            if count:
+                parts.append(offsets[:count])
+                payloads.extend(dashed[:count] if count < len(dashed) else dashed)
+                pos = int(offsets[count - 1] + HEADER + lengths[count - 1] + FOOTER)
+            limit = min(limit * 4, 1 << 16) if count == len(walked) else 256
+            if count == len(walked) and len(walked) == limit // 4:
+                continue  # stopped by the limit only: keep dashing
+        # Slow: one record with its header checked by itself (big record, end, partial,
+        # corruption), then back to the fast path.
+        single: list[int] = []
+        pos, why = _walk(buf, pos, cache, single, payloads, limit=1)
+        if single:
+            parts.append(np.array(single, dtype=np.int64))
+        if why == "limit":
+            continue
         if why == "bad-header":
             nxt = _resync(buf, pos, cache)
             if nxt is None:
@@ -157,7 +237,7 @@ def split_records(buf: bytes, cache: HeaderCache | None = None, *, final: bool =
                     problems.append(Problem(pos, n - pos, "corrupt data, no valid record after it"))
                     pos = n
                 else:  # leave it: more bytes may complete a record to resync on
-                    problems.append(Problem(pos, n - pos, "corrupt data (no valid record yet)"))
+                    problems.append(Problem(pos, n - pos, WAITING))
                 break
             problems.append(Problem(pos, nxt - pos, "corrupt record header (CRC mismatch)"))
             pos = nxt
@@ -169,7 +249,7 @@ def split_records(buf: bytes, cache: HeaderCache | None = None, *, final: bool =
             pos = n
         break
 
-    offsets = np.array(starts, dtype=np.int64)
+    offsets = np.concatenate(parts) if parts else np.zeros(0, np.int64)
     if len(offsets):
         lengths = _lengths_at(buf, offsets)
         payload_starts = offsets + HEADER

@@ -253,3 +253,40 @@ def test_import_does_not_pull_torch_textual_or_tensorboard():
     )
     env = dict(os.environ, PYTHONPATH=os.getcwd())
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+
+
+def test_a_corrupt_stretch_across_read_windows_is_skipped(tmp_path, monkeypatch):
+    import fbtui.tb.reader as reader
+
+    monkeypatch.setattr(reader, "CHUNK", 1000)
+    good = b"".join(_records("x", range(100)))
+    data = good[:2000] + b"\xa5" * 3000 + good[2000:]  # garbage longer than a window
+    (tmp_path / NAME.format(1)).write_bytes(data)
+    r = LogdirReader.load(tmp_path)
+    steps = r.scalars("x").steps.tolist()
+    assert steps[0] == 0 and steps[-1] == 99 and len(steps) >= 97
+    assert len(r.warnings) >= 1
+    assert not any("yet" in w.message for w in r.warnings)
+
+
+def test_polling_from_a_thread_while_reading(tmp_path):
+    import threading
+
+    path = tmp_path / NAME.format(1)
+    r = LogdirReader(tmp_path)
+    stop = threading.Event()
+
+    def writer_and_poller():
+        for chunk in range(50):
+            with open(path, "ab") as fh:
+                fh.write(b"".join(_records("x", range(chunk * 20, chunk * 20 + 20))))
+            r.poll()
+        stop.set()
+
+    t = threading.Thread(target=writer_and_poller)
+    t.start()
+    while not stop.is_set():
+        s = r.scalars("x")
+        assert np.all(np.diff(s.steps) == 1)  # always a consistent prefix
+    t.join()
+    assert len(r.scalars("x")) == 1000

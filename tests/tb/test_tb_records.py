@@ -125,3 +125,28 @@ def test_header_cache_checks_crc_once_per_distinct_header():
     bad = bytearray(rec[:12])
     bad[10] ^= 1
     assert cache.size(bytes(bad)) is None
+
+
+def test_big_records_between_small_ones_and_long_runs():
+    # big ones (>= FAST_MAX) take the checked one-by-one path; thousands of small ones
+    # cross the fast path's growing batch limits
+    from fbtui.tb.records import FAST_MAX
+
+    payloads = []
+    for i in range(5000):
+        payloads.append(i.to_bytes(4, "little") * (1 + i % 7))
+        if i % 997 == 0:
+            payloads.append(bytes([i % 251]) * (FAST_MAX + i))
+    buf = _file(payloads)
+    fr = split_records(buf)
+    assert _got(buf, fr) == payloads and fr.problems == [] and fr.consumed == len(buf)
+    # corrupt one small record's length deep into a long run, and one big record's
+    records = [encode_record(p) for p in payloads]
+    bad = [bytearray(r) for r in records]
+    bad[3000][2] ^= 0x01
+    big = next(i for i, p in enumerate(payloads) if len(p) >= FAST_MAX and i > 3100)
+    bad[big][0] ^= 0x01
+    buf = b"".join(bytes(r) for r in bad)
+    fr = split_records(buf, final=True)
+    assert _got(buf, fr) == [p for i, p in enumerate(payloads) if i not in (3000, big)]
+    assert len(fr.problems) == 2

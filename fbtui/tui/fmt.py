@@ -26,6 +26,13 @@ def started(ts: float | None) -> str:
     return time.strftime("%m-%d %H:%M", time.localtime(ts))
 
 
+def timestamp(ts: float | None) -> str:
+    """'2025-06-15 14:36:40' in local time; '' when unknown."""
+    if ts is None:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
 def started_short(ts: float | None, now: float) -> str:
     """Start time in 5 cells: 'HH:MM' on the same day as `now`, else 'MM-DD'."""
     if ts is None:

@@ -166,7 +166,7 @@ def build_fixture_runs(root: Path) -> dict[str, Path]:
         {
             "state": "finished",
             "pid": 111,
-            "host": host,
+            "host": "gpu-node-1",
             "started": TEST_NOW - 3 * H,
             "updated": TEST_NOW - 1.2 * H,
             "epoch": 10,
@@ -307,24 +307,29 @@ FAKE_GPU = {
 
 
 @pytest.fixture(scope="session")
-def fixture_runs(tmp_path_factory) -> Path:
-    """The runs root with the eight fixed runs (built once per session)."""
+def fixture_base(tmp_path_factory) -> Path:
+    """A folder holding `runs/` (the eight fixed runs) and `experiments/`, built once."""
     os.environ["TZ"] = "UTC"
     time.tzset()
-    root = tmp_path_factory.mktemp("tui-runs")
-    build_fixture_runs(root)
-    return root
+    base = tmp_path_factory.mktemp("tui")
+    build_fixture_runs(base / "runs")
+    exp = base / "experiments"
+    exp.mkdir()
+    (exp / "demo.toml").write_text(
+        '[experiment]\nname = "demo"\nnotes = "tiny CNN, synthetic faces"\n'
+    )
+    (exp / "sweep-lr.toml").write_text('[experiment]\nname = "sweep"\nnotes = "lr sweep base"\n')
+    return base
+
+
+@pytest.fixture(scope="session")
+def fixture_runs(fixture_base) -> Path:
+    return fixture_base / "runs"
 
 
 @pytest.fixture
-def experiments_dir(tmp_path) -> Path:
-    d = tmp_path / "experiments"
-    d.mkdir()
-    (d / "demo.toml").write_text(
-        '[experiment]\nname = "demo"\nnotes = "tiny CNN, synthetic faces"\n'
-    )
-    (d / "sweep-lr.toml").write_text('[experiment]\nname = "sweep"\nnotes = "lr sweep base"\n')
-    return d
+def experiments_dir(fixture_base) -> Path:
+    return fixture_base / "experiments"
 
 
 @pytest.fixture

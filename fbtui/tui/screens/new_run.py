@@ -80,6 +80,7 @@ class NewRunScreen(ModalScreen[tuple[Path, list[str]] | None]):
                     "pass --experiments DIR",
                     id="experiments-empty",
                 )
+            yield Static("", id="chosen")
             yield Static("overrides (optional), e.g. train.lr=0.04 model.dropout=0.5")
             box = Input(placeholder="key=value …", id="overrides")
             box.cursor_blink = self.blink
@@ -93,6 +94,9 @@ class NewRunScreen(ModalScreen[tuple[Path, list[str]] | None]):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.choice = Path(str(event.option.id))
+        self.query_one("#chosen", Static).update(
+            f"experiment: [b]{self.choice.name}[/b] — add overrides, then enter to launch"
+        )
         self.query_one("#overrides", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

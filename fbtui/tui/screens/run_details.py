@@ -97,7 +97,7 @@ def summary_table(run: RunInfo) -> Table:
     )
     row("state", run.state)
     row("error", status.get("error") or run.error)
-    row("started", fmt.started(run.started))
+    row("started", fmt.timestamp(run.started))
     end = run.updated
     row(
         "wall time",
@@ -236,7 +236,13 @@ class RunDetailsScreen(Screen):
         plot.clear()
         lo = float(min(preds.target.min(), preds.prediction.min(), 1.0))
         hi = float(max(preds.target.max(), preds.prediction.max(), 5.0))
-        plot.plot([lo, hi], [lo, hi], line_style="bright_black", label="y = x")
+        plot.plot(
+            [lo, hi],
+            [lo, hi],
+            line_style="bright_black",
+            hires_mode=HiResMode.BRAILLE,
+            label="y = x",
+        )
         groups = np.asarray(preds.groups)
         for g in sorted(set(preds.groups)):
             mask = groups == g

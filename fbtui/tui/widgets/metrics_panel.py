@@ -207,9 +207,11 @@ class StepFormatter(NumericAxisFormatter):
 class Chart(Vertical):
     """A title line and a plot of one group of tags against step."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, view: tuple[str, ...], data: dict[str, ScalarSeries], **kwargs) -> None:
         super().__init__(**kwargs)
-        self.view: tuple[str, ...] = ()
+        self.view = view
+        self.data = data
+        self._ready = False
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="chart-title")
@@ -223,26 +225,38 @@ class Chart(Vertical):
         plot.set_x_formatter(self.x_formatter)
         yield plot
 
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._first_render)
+
+    def _first_render(self) -> None:
+        self._ready = True
+        self._paint()
+
     def on_resize(self) -> None:
         # a label takes up to 5 cells; keep two cells between neighbours
         self.x_formatter.max_ticks = max(2, (self.size.width - 9) // 7)
 
-    def paint(self, view: tuple[str, ...], data: dict[str, ScalarSeries]) -> None:
-        self.view = view
+    def show(self, view: tuple[str, ...], data: dict[str, ScalarSeries]) -> None:
+        """Chart these tags (painted now, or as soon as the plot is mounted)."""
+        self.view, self.data = view, data
+        if self._ready:
+            self._paint()
+
+    def _paint(self) -> None:
         if not self.is_attached:
-            return  # removed (the watched run changed) before a deferred paint ran
+            return
         try:
             plot = self.query_one(PlotWidget)
             plot.query_one("#legend")
             title_box = self.query_one(".chart-title", Static)
-        except NoMatches:  # just mounted: the plot composes on the next refresh
-            self.call_after_refresh(self.paint, view, data)
+        except NoMatches:  # the plot composes on the next refresh
+            self.call_after_refresh(self._paint)
             return
         plot.clear()
         title = Text()
-        for i, tag in enumerate(view):
+        for i, tag in enumerate(self.view):
             style = LINE_STYLES[i % len(LINE_STYLES)]
-            series = data.get(tag)
+            series = self.data.get(tag)
             if i:
                 title.append(" · ")
             title.append(tag, style=f"bold {style}")
@@ -297,6 +311,7 @@ class MetricsPanel(Widget):
         self._first_poll = True
         self._polling = False
         self._slots = 1
+        self._charts: list[Chart] = []
         self._error = ""
         self._source_lock = threading.Lock()
         self.clock: Callable[[], float] = settings.clock
@@ -415,24 +430,21 @@ class MetricsPanel(Widget):
             self._paint_charts(force=True)
 
     def _paint_charts(self, changed: set[str] | None = None, force: bool = False) -> None:
-        box = self.query_one("#charts", Horizontal)
         views = self.views
         shown = [
             views[(self.view_offset + i) % len(views)] for i in range(min(self._slots, len(views)))
         ]
-        charts = list(box.query(Chart))
-        if len(charts) != len(shown):
-            box.remove_children()
-            charts = [Chart(classes="chart") for _ in shown]
-            if charts:
-                box.mount(*charts)
-            force = True
-            # charts paint once mounted
-            self.call_after_refresh(self._paint_charts, None, True)
+        if len(self._charts) != len(shown):
+            # the charts we mounted ourselves: the DOM may still hold ones being removed
+            for chart in self._charts:
+                chart.remove()
+            self._charts = [Chart(view, self.data, classes="chart") for view in shown]
+            if self._charts:
+                self.query_one("#charts", Horizontal).mount(*self._charts)
             return
-        for chart, view in zip(charts, shown, strict=True):
+        for chart, view in zip(self._charts, shown, strict=True):
             if force or chart.view != view or (changed and ("*" in changed or set(view) & changed)):
-                chart.paint(view, self.data)
+                chart.show(view, self.data)
 
     def _paint_text(self) -> None:
         head = self.query_one("#run-head", Static)

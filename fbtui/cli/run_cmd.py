@@ -194,12 +194,35 @@ def run(
         )
         print(run_dir)  # stdout holds only the run folder, for scripts
         return
+    state = _train_here(run_dir, prepared)
+    _print_outcome(run_dir, state)
+    _exit_for(state)
+
+
+def _train_here(run_dir: Path, prepared=None) -> str:
+    """Train in this process. A crash that is no user mistake (a full disk, out of memory)
+    ends as a failed run: its reason here, exit 1, the traceback in train.log."""
+    from rich.markup import escape
+
+    from fbtui.errors import UserError
     from fbtui.train.progress import RichReporter
     from fbtui.train.trainer import train_run
 
-    state = train_run(run_dir, RichReporter(console), prepared)
-    _print_outcome(run_dir, state)
-    _exit_for(state)
+    try:
+        return train_run(run_dir, RichReporter(console), prepared)
+    except UserError:
+        raise
+    except Exception as e:  # noqa: BLE001 - recorded in status.json and train.log already
+        err_console.print(
+            "[bold red]failed:[/] "
+            + escape(
+                f"{run_dir}: {type(e).__name__}: {e}\n(the traceback is in "
+                f"{run_dir / 'train.log'}; resume with `fbtui resume {run_dir}`)"
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
 
 
 def _print_outcome(run_dir: Path, state: str) -> None:
@@ -279,10 +302,7 @@ def resume(
         pid = spawn_worker(run_dir)
         console.print(f"resumed {run_dir} in the background (pid {pid})")
         return
-    from fbtui.train.progress import RichReporter
-    from fbtui.train.trainer import train_run
-
-    state = train_run(run_dir, RichReporter(console))
+    state = _train_here(run_dir)
     _print_outcome(run_dir, state)
     _exit_for(state)
 

@@ -28,7 +28,7 @@ from fbtui.metrics import group_metrics, score_metrics
 from fbtui.runs import layout
 from fbtui.runs.status import write_json_atomic
 from fbtui.train import distributed
-from fbtui.train.checkpoint import load_checkpoint, save_checkpoint
+from fbtui.train.checkpoint import load_checkpoint, remove_stale_temps, save_checkpoint
 from fbtui.train.scalars import ScalarLog
 from fbtui.train.schedules import make_schedule
 from fbtui.train.status_writer import StatusWriter
@@ -263,16 +263,16 @@ def train_run(
         return _train(run_dir, reporter, prepared, status, stop)
     except Diverged as e:
         log.error("diverged: %s", e)
-        status.update(state="diverged", error=str(e), write=True)
+        _record_end(status, state="diverged", error=str(e))
         reporter.message(f"[red]diverged:[/] {e}")
         return "diverged"
     except UserError as e:
         log.error("%s", e)
-        status.update(state="failed", error=str(e), write=True)
+        _record_end(status, state="failed", error=str(e))
         raise
     except BaseException as e:
         log.error("failed: %s\n%s", e, traceback.format_exc())
-        status.update(state="failed", error=f"{type(e).__name__}: {e}", write=True)
+        _record_end(status, state="failed", error=f"{type(e).__name__}: {e}")
         raise
     finally:
         status.close()
@@ -283,6 +283,16 @@ def train_run(
         if handler is not None:
             log.removeHandler(handler)
             handler.close()
+
+
+def _record_end(status: StatusWriter, **fields: Any) -> None:
+    """Record how the run ended, best effort: on a full disk status.json may not be
+    writable either, and that must not replace the error that ended the run."""
+    status.update(**fields)
+    try:
+        status.write()
+    except OSError as e:
+        log.error("could not record the outcome in status.json: %s", e)
 
 
 def _train(
@@ -300,6 +310,8 @@ def _train(
     cfg = load_config(run_dir / layout.CONFIG)
     ckpt_path = run_dir / layout.LAST
     resume = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
+    if status.enabled and remove_stale_temps(run_dir / layout.CHECKPOINTS):
+        log.info("removed the temporary file(s) of a checkpoint write that was cut short")
     status.update(
         state="running",
         started=status.data.get("started") or t_start,
@@ -322,9 +334,8 @@ def _train(
     for note in prepared.notes:
         log.info("%s", note)
         reporter.message(note)
-    loaders = build_loaders(cfg, prepared, device)
-    if ddp:  # each rank its shard of the train and test splits
-        loaders = distributed.shard_loaders(loaders, cfg)
+    # under DDP each rank loads its shard of the train and test splits
+    loaders = build_loaders(cfg, prepared, device, distributed.rank(), world)
     train_ds, test_ds = loaders.train_ds, loaders.test_ds
     train_loader, test_loader = loaders.train, loaders.test
     steps_per_epoch = loaders.steps_per_epoch
@@ -366,7 +377,9 @@ def _train(
     tb = ScalarLog(
         run_dir,
         cfg.log.flush_secs,
-        purge_step=step + 1 if resume is not None else None,
+        # a process killed before its first checkpoint left events too: restarting from
+        # step 0 must hide them (purge from step 1), or every such step shows twice
+        purge_step=step + 1 if resume is not None or layout.has_events(run_dir) else None,
         enabled=status.enabled,
     )
     gpu = _gpu_logger(cfg) if status.enabled else None
@@ -515,8 +528,8 @@ def _train(
                 n_logged, t_wait, img_window, t_window = 0, 0.0, 0, now
             # under DDP every rank stops at the same step when any rank got the signal
             if distributed.agree_stop(stop) if ddp else stop.requested:
+                tb.close()  # before the checkpoint, as at an epoch's end
                 checkpoint(epoch, batch_idx + 1, ckpt_path)
-                tb.close()
                 status.update(
                     state="stopped",
                     epoch=epoch,
@@ -573,8 +586,8 @@ def _train(
                 " (best)" if improved else "",
             )
             status.update(last=metrics)
+        tb.flush()  # first: the checkpoint must never claim steps whose events are not on disk
         checkpoint(epoch + 1, 0, ckpt_path)
-        tb.flush()
         status.update(
             epoch=epoch + 1, step=step, batch=0, best=best, skipped_nan=skipped_nan, write=True
         )

@@ -227,3 +227,30 @@ def test_two_nodes_on_one_host_stop_from_node0_and_resume(tmp_path, tiny_toml):
     steps = [s for s, _ in scalars["train/loss"]]
     assert steps == sorted(set(steps))
     assert len(scalars["test/mse"]) == epochs
+
+
+def test_ctrl_c_on_a_foreground_run_stops_every_rank(tmp_path, tiny_toml):
+    import signal
+
+    cfg = tiny_toml(n=120, epochs=40)
+    root = tmp_path / "runs"
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "fbtui", "run", str(cfg), "--nproc", "2", "--runs-dir", str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert wait_for(lambda: root.is_dir() and any(root.iterdir()), 120)
+        run = only_run(root)
+        assert wait_for(lambda: status(run).get("step", 0) >= 4 and "ranks" in status(run))
+        os.kill(cli.pid, signal.SIGINT)  # what Ctrl-C sends to the foreground CLI
+        out, _ = cli.communicate(timeout=120)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+    assert cli.returncode == 0, out
+    assert "stopping: every rank stops at the same step" in out
+    assert "stopped by SIGTERM" in out  # train.log, echoed
+    assert status(run)["state"] == "stopped"
+    assert_written_once(run)

@@ -113,10 +113,32 @@ def open_run(path: str | Path, name: str | None = None) -> CompareRun:
     return run
 
 
+RUN_FILES = ("config.toml", "summary.json", "status.json")
+
+
+def _is_run_folder(path: Path) -> bool:
+    return any((path / f).exists() for f in RUN_FILES)
+
+
+def expand_paths(paths: Sequence[str | Path]) -> list[Path]:
+    """A folder that holds run folders (the runs root, a sweep, a k-fold group) and no
+    event files of its own stands for those runs; anything else stands for itself."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir() and not _is_run_folder(p) and not any(p.glob("*tfevents*")):
+            children = sorted(c for c in p.iterdir() if c.is_dir() and _is_run_folder(c))
+            if children:
+                out.extend(children)
+                continue
+        out.append(p)
+    return out
+
+
 def open_runs(paths: Sequence[str | Path]) -> list[CompareRun]:
-    """Open every path once, in order (errors name the first bad one)."""
+    """Open every path once, in order (errors name the first bad one); folders of runs
+    are expanded (see `expand_paths`)."""
     unique: dict[Path, Path] = {}
-    for p in paths:
+    for p in expand_paths(paths):
         unique.setdefault(Path(p).resolve(), Path(p))
     paths = list(unique.values())
     return [open_run(p, n) for p, n in zip(paths, display_names(paths), strict=True)]

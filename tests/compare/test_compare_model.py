@@ -127,3 +127,12 @@ def test_x_axes(tmp_path):
     assert x_values(s, "wall")[0] == pytest.approx(1_750_000_000.0)
     with pytest.raises(ValueError):
         x_values(s, "epoch")
+
+
+def test_a_folder_of_runs_stands_for_its_runs(tmp_path):
+    three_runs(tmp_path / "sweep")
+    runs = open_runs([tmp_path / "sweep"])
+    assert [r.name for r in runs] == ["bs-64", "lr-0.01", "lr-0.02"]
+    # a plain logdir with sub-runs stays one run (its subfolders become tag suffixes)
+    logdir = write_logdir(tmp_path, "plain")
+    assert [r.name for r in open_runs([logdir])] == ["plain"]

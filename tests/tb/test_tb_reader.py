@@ -290,3 +290,13 @@ def test_polling_from_a_thread_while_reading(tmp_path):
         assert np.all(np.diff(s.steps) == 1)  # always a consistent prefix
     t.join()
     assert len(r.scalars("x")) == 1000
+
+
+def test_expose_tag_rules():
+    from fbtui.tb import expose_tag
+
+    assert expose_tag("", "train/loss") == "train/loss"
+    assert expose_tag("acc/train", "acc") == "acc/train"  # tensorboardX add_scalars
+    assert expose_tag("loss_split_train", "loss/split") == "loss/split/train"  # torch
+    assert expose_tag("validation", "epoch_loss") == "validation/epoch_loss"  # Keras sub-run
+    assert expose_tag("loss_a/b", "loss") == "loss_a/b/loss"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from fbtui.errors import UserError
@@ -22,7 +23,10 @@ class FbtuiGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except UserError as e:
-            err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            # escaped: a message quoting the user's input ("[data]", "[/x]") is not markup
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(e.exit_code) from None
 
 
@@ -47,5 +51,5 @@ def runs_root(runs_dir: Path | None = None) -> Path:
 
 def fail(message: str, code: int = 2) -> None:
     """Print a user-facing error paragraph and exit (2 = bad usage, config or data)."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)

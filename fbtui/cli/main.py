@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from rich.markup import escape
+
 from fbtui.cli.app import app, err_console
 from fbtui.errors import UserError
 
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="fbtui")
     except UserError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
 
 

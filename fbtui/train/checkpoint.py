@@ -33,6 +33,20 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
         raise
 
 
+def remove_stale_temps(folder: Path) -> int:
+    """Delete the temporary files of checkpoint writes that never finished (a process
+    killed mid-write leaves one, as large as a checkpoint); returns how many. Only the
+    run's own trainer calls this, at start, when no write of its own can be in flight."""
+    removed = 0
+    for tmp in Path(folder).glob(".*.pt.*.tmp"):
+        try:
+            tmp.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint without ever running pickled code (weights_only=True).
 

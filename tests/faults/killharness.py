@@ -1,0 +1,213 @@
+"""Kill -9 a training run at chosen moments, resume it each time, compare with a clean run.
+
+Used by test_fault_kill9.py (a quick variant in `make test`, the 20-kill soak in
+`make soak`). Every process runs the real CLI (`fbtui run` / `fbtui resume`) through
+faulty_fbtui.py, which can slow the loop down and stall inside a checkpoint write.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+WRAPPER = Path(__file__).with_name("faulty_fbtui.py")
+REPO = Path(__file__).resolve().parents[2]
+# Knobs that make the run exercise every random number stream the trainer restores:
+# label noise, horizontal flips, dropout (on by default), the sampler's permutation.
+OVERRIDES = ["--set", "data.label_noise_std=0.1", "--set", "augment.hflip=true"]
+
+
+def status(run: Path) -> dict:
+    try:
+        data = json.loads((run / "status.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def spawn(args: list[str], env_extra: dict[str, str], log: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **env_extra}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, str(WRAPPER), *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=REPO,
+        )
+
+
+def wait_for(pred, timeout: float, proc: subprocess.Popen | None = None) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        if proc is not None and proc.poll() is not None:
+            return pred()
+        time.sleep(0.05)
+    return False
+
+
+@dataclass
+class Kill:
+    """One planned kill: `how` is "startup" (a random time after the process starts),
+    "time" (a random time after the trainer is running), "mid" (inside the write of the
+    k-th checkpoint of the process) or "after" (just after the k-th checkpoint landed)."""
+
+    how: str
+    delay: float = 0.0
+    k: int = 0
+
+
+@dataclass
+class KillLog:
+    kills: list[str] = field(default_factory=list)  # what each kill hit
+    resumes: int = 0
+    checkpoints_loaded: int = 0
+    stale_tmp_seen: int = 0
+
+
+def plan(n: int, rng: random.Random, stall_every: int = 3) -> list[Kill]:
+    """n kills: every `stall_every`-th inside or just after a checkpoint write, two at
+    start-up, the rest at random moments of the training loop."""
+    out: list[Kill] = []
+    for i in range(n):
+        if i % stall_every == 0:
+            out.append(Kill(rng.choice(["mid", "after", "mid"]), k=rng.randint(1, 2)))
+        elif i in (1, n - 2) and n > 4:
+            out.append(Kill("startup", delay=rng.uniform(0.2, 2.0)))
+        else:
+            out.append(Kill("time", delay=rng.uniform(0.0, 2.5)))
+    return out
+
+
+def check_checkpoints(run: Path, log: KillLog) -> None:
+    """Every checkpoint in the run folder loads (weights_only) and is self-consistent."""
+    from fbtui.train.checkpoint import load_checkpoint
+
+    for p in sorted((run / "checkpoints").glob("*.pt")):
+        state = load_checkpoint(p)  # raises RunError on a torn or unreadable file
+        assert {"model", "optimizer", "epoch", "step", "rng"} <= set(state), p
+        log.checkpoints_loaded += 1
+    log.stale_tmp_seen += len(list((run / "checkpoints").glob(".*.tmp")))
+
+
+def kill_cycle(
+    args: list[str], run_of, kill: Kill, tmp: Path, env: dict[str, str], epochs: int
+) -> tuple[str, subprocess.Popen]:
+    """Start one process, kill it as planned; returns (what was hit, the process)."""
+    marker = tmp / f"marker-{time.monotonic_ns()}"
+    extra = dict(env)
+    remaining = None
+    run = run_of()
+    if run is not None:
+        remaining = epochs - int(status(run).get("epoch") or 0)
+    how, k = kill.how, kill.k
+    if remaining is not None and how in ("mid", "after", "time"):
+        if remaining <= 0:  # only the summary is left to write: no checkpoint to aim at
+            how = "startup"
+        elif remaining <= 2 and how != "time":
+            how, k = "mid", 1  # the one write that is sure to come: last.pt
+    if how in ("mid", "after"):
+        extra["FAULT_STALL_SAVE"] = f"{k}:{how}"
+        extra["FAULT_MARKER"] = str(marker)
+    proc = spawn(args, extra, tmp / "procs.log")
+    started = time.monotonic()
+    try:
+        if how == "startup":
+            time.sleep(kill.delay if how == kill.how else min(kill.delay, 0.5))
+            hit = "startup"
+        elif how in ("mid", "after"):
+            assert wait_for(marker.exists, 300, proc), f"no stall marker (exit {proc.poll()})"
+            hit = f"{how}-save {marker.read_text().split('/')[-1]}"
+        else:
+
+            def running() -> bool:
+                r = run_of()
+                return (
+                    r is not None
+                    and status(r).get("pid") == proc.pid
+                    and (status(r).get("state") == "running")
+                )
+
+            assert wait_for(running, 300, proc), f"trainer never ran (exit {proc.poll()})"
+            # near the end, aim early: the run must still be unfinished at the kill
+            delay = kill.delay if remaining is None or remaining > 3 else kill.delay * 0.1
+            time.sleep(delay)
+            st = status(run_of())
+            hit = f"time epoch {st.get('epoch')} step {st.get('step')}"
+        alive = proc.poll() is None
+        assert alive, (
+            f"process exited by itself with {proc.returncode} before the kill ({how}); "
+            f"see {tmp / 'procs.log'}"
+        )
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None and time.monotonic() - started > 600:
+            proc.kill()
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    return hit, proc
+
+
+def run_to_end(args: list[str], tmp: Path, env: dict[str, str]) -> int:
+    proc = spawn(args, env, tmp / "procs.log")
+    return proc.wait(timeout=900)
+
+
+# -- what the finished run holds -------------------------------------------------------
+
+
+def accumulator_scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
+    """Stock TensorBoard's view (purge semantics included)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {t: [(e.step, e.value) for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]}
+
+
+def fbtui_scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
+    from fbtui.tb import LogdirReader
+
+    reader = LogdirReader.load(run)
+    out = {}
+    for tag in reader.tags():
+        s = reader.scalars(tag)
+        out[tag] = list(zip(s.steps.tolist(), s.values.tolist(), strict=True))
+    return out
+
+
+DETERMINISTIC = ("train/loss", "train/mse", "lr", "test/")
+
+
+def comparable(scalars: dict[str, list[tuple[int, float]]]) -> dict:
+    """The tags whose values are a pure function of the seed (not timings or GPU load)."""
+    return {t: v for t, v in scalars.items() if t.startswith(DETERMINISTIC)}
+
+
+def assert_each_step_once(scalars: dict[str, list[tuple[int, float]]], reader: str) -> None:
+    for tag, pts in scalars.items():
+        steps = [s for s, _ in pts]
+        assert steps == sorted(set(steps)), (reader, tag, steps)
+
+
+def predictions(run: Path) -> list[dict]:
+    with open(run / "predictions.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def model_weights(path: Path) -> dict:
+    from fbtui.train.checkpoint import load_checkpoint
+
+    return load_checkpoint(path)["model"]

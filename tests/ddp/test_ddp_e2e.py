@@ -1,7 +1,8 @@
 """DDP end to end on CPUs: torchrun, 2 processes, the gloo backend, the tiny model.
 
 Each test starts torchrun (an agent and two ranks, each importing torch), so they are
-marked slow: about a minute per launch on a loaded two-core machine."""
+marked slow: about a minute per launch on a loaded two-core machine. The multi-node and
+Ctrl-C tests run with `make soak`."""
 
 import csv
 import json
@@ -177,6 +178,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.soak  # two more launches: `make soak`, to keep `make test` within its budget
 def test_two_nodes_on_one_host_stop_from_node0_and_resume(tmp_path, tiny_toml):
     """Two "nodes" of one process each, as in the README's multi-node commands: node 0
     writes the run folder, node 1 only its follower folder; `fbtui stop` on node 0
@@ -229,6 +231,7 @@ def test_two_nodes_on_one_host_stop_from_node0_and_resume(tmp_path, tiny_toml):
     assert len(scalars["test/mse"]) == epochs
 
 
+@pytest.mark.soak
 def test_ctrl_c_on_a_foreground_run_stops_every_rank(tmp_path, tiny_toml):
     import signal
 

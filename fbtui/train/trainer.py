@@ -368,7 +368,7 @@ def _train(
         best = dict(resume.get("best", {}))
         skipped_nan = int(resume.get("skipped_nan", 0))
         _set_rng_state(resume["rng"])
-        log.info("resumed from %s at epoch %d, step %d", ckpt_path, start_epoch, step)
+        log.info("resumed from %s at epoch %d, step %d", ckpt_path, start_epoch + 1, step)
         reporter.message(f"resumed at epoch {start_epoch + 1}, step {step}")
     raw_model = model  # checkpoints, scores and evaluation use the plain model
     if ddp:

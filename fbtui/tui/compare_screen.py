@@ -239,6 +239,9 @@ class CompareScreen(Screen[None]):
     # -- keys ----------------------------------------------------------------------------
 
     def action_close(self) -> None:
+        if isinstance(self.focused, Input):  # leave the filter, not the screen
+            self.query_one("#charts-scroll").focus()
+            return
         if len(self.app.screen_stack) > 1:
             self.app.pop_screen()
         else:

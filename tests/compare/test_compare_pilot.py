@@ -62,6 +62,8 @@ def test_tag_filter_and_tabs(tmp_path):
             assert len(screen.query(TagChart)) == 2
             await pilot.press("backspace", "enter")
             assert app.focused.id == "charts-scroll"
+            await pilot.press("slash", "escape")  # escape leaves the filter, not the screen
+            assert app.focused.id == "charts-scroll" and isinstance(app.screen, CompareScreen)
             await pilot.press("2")
             assert screen.query_one(TabbedContent).active == "summary"
             table = screen.query_one(SummaryTable)
@@ -175,3 +177,32 @@ def test_many_runs_make_a_wide_summary(tmp_path):
             assert table.row_count == 8 and isinstance(table, DataTable)
 
     asyncio.run(go())
+
+
+def test_ansi_theme_for_16_colour_terminals(tmp_path):
+    app = make_compare_app(runs=open_runs(three_runs(tmp_path)), test_mode=True)
+    app._theme_name = "ansi-dark"
+
+    async def go():
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert app.theme == "ansi-dark"
+            chart = app.screen.query(TagChart).first()
+            styles = [d.line_style for d in chart.query_one("PlotWidget")._datasets]
+            assert styles == ["red", "green", "yellow"]  # the terminal's own palette
+
+    asyncio.run(go())
+
+
+def test_imports_stay_light():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, fbtui.cli.compare_cmd, fbtui.tui.compare.plain, fbtui.tb.compare\n"
+        "assert 'textual' not in sys.modules, 'plain output must not need Textual'\n"
+        "import fbtui.tui.compare_screen\n"
+        "bad = [m for m in ('torch', 'tensorboardX', 'tensorboard', 'fbtui.train') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

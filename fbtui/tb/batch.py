@@ -9,7 +9,7 @@ import numpy as np
 from fbtui.tb.events import decode_event
 from fbtui.tb.fastpath import TemplateBook, learn_template, match_templates, parse_heads
 
-MAX_LEARN_FAILURES = 32  # per batch: a log of images or histograms stops trying early
+MAX_LEARN_FAILURES = 4  # per tag and batch (e.g. a loss logged as NaN has no template)
 
 
 @dataclass
@@ -61,17 +61,18 @@ def decode_batch(
         heads = parse_heads(buf, starts, lengths)
         found = match_templates(buf, heads, book)
         take(found, heads)
-        head_of = np.full(count, -1, dtype=np.int64)  # batch index -> heads entry
-        head_of[heads.rows] = np.arange(len(heads.rows))
 
     slow_points: dict[str, list[tuple[int, int, float, float]]] = {}
-    failures = 0
+    failures: dict[str, int] = {}  # per tag: a NaN-logging tag must not stop the others
+    fresh: list = []  # templates learned since the last pass
+    next_rematch = 1
     for i in np.flatnonzero(~done).tolist():
         if done[i]:  # matched by a template learned earlier in this loop
             continue
         start = int(starts[i])
         payload = buf[start : start + int(lengths[i])]
         got = decode_event(payload, plugins)
+        done[i] = True
         result.slow += 1
         if got.problem:
             result.problems.append((i, got.problem))
@@ -80,22 +81,30 @@ def decode_batch(
             result.purges.append((i, got.purge_step))
         for tag, value in got.points:
             slow_points.setdefault(tag, []).append((i, got.step, got.wall_time, value))
-        if heads is None or len(got.points) != 1 or failures >= MAX_LEARN_FAILURES:
+        if heads is None or len(got.points) != 1:
+            continue
+        tag = got.points[0][0]
+        if failures.get(tag, 0) >= MAX_LEARN_FAILURES:
             continue
         tpl = learn_template(payload, got.event)
         if tpl is None:
-            failures += 1
+            failures[tag] = failures.get(tag, 0) + 1
             continue
-        if not book.add(tpl) or head_of[i] < 0:
+        if book.add(tpl):
+            fresh.append(tpl)
+            if len(fresh) < next_rematch:
+                continue  # learn a few more before paying for a pass over the batch
+        elif not fresh:
             continue
-        # the rest of this batch may already fit the new template
-        pending = np.flatnonzero(~done)
-        pending = head_of[pending[pending > i]]
-        pending = pending[pending >= 0]
+        # A pass over the unmatched rows with the templates learned since the last one:
+        # after 1, 2, 4, 8 ... new templates, or as soon as a row turns out to fit a
+        # known template (the rows after it probably do too). Logarithmically few passes.
         solo = TemplateBook()
-        solo.add(tpl)
-        found = match_templates(buf, heads, solo, only=pending)
-        take(found, heads)
+        for t in fresh:
+            solo.add(t)
+        pending = np.flatnonzero(~done[heads.rows])
+        take(match_templates(buf, heads, solo, only=pending), heads)
+        next_rematch, fresh = 2 * max(next_rematch, len(fresh)), []
 
     for tag, items in slow_points.items():
         arr = np.array(items, dtype=[("s", "i8"), ("st", "i8"), ("w", "f8"), ("v", "f8")])

@@ -300,7 +300,6 @@ def match_templates(
 
     `only` restricts the attempt to these head indices.
     """
-    n = len(buf)
     found: list[tuple[Template, np.ndarray, np.ndarray]] = []
     candidates = np.arange(len(heads.rows)) if only is None else only
     if len(candidates) == 0 or not book.by_length:
@@ -315,33 +314,112 @@ def match_templates(
         if lo == hi:
             continue
         group = candidates[order[lo:hi]]
-        t0 = heads.tail_start[group]
-        stepped = heads.stepped[group]
-        left = np.ones(len(group), dtype=bool)
-        gathered: dict[tuple[int, int], np.ndarray] = {}
-        for tpl in templates:
-            hit = left & (stepped == tpl.stepped)
-            for off, part in ((0, tpl.prefix), (len(tpl.prefix) + tpl.width, tpl.suffix)):
-                if not part:
-                    continue
+        if len(templates) <= FEW_TEMPLATES:
+            _match_few(buf, heads, group, templates, found)
+        else:
+            _match_many(buf, heads, group, templates, found)
+    return found
+
+
+FEW_TEMPLATES = 4  # up to this many per tail length: compare each; beyond: hash first
+
+
+def _void_at(buf: bytes, at: np.ndarray, size: int) -> np.ndarray:
+    view = np.ndarray(
+        (len(buf) - size + 1,), dtype=np.dtype((np.void, size)), buffer=buf, strides=(1,)
+    )
+    return view[at]
+
+
+def _match_few(buf, heads, group, templates, found) -> None:
+    """Compare every row of one tail length with each template in turn."""
+    t0 = heads.tail_start[group]
+    stepped = heads.stepped[group]
+    left = np.ones(len(group), dtype=bool)
+    gathered: dict[tuple[int, int], np.ndarray] = {}
+    for tpl in templates:
+        hit = left & (stepped == tpl.stepped)
+        for off, part in ((0, tpl.prefix), (len(tpl.prefix) + tpl.width, tpl.suffix)):
+            if part:
                 key = (off, len(part))
                 if key not in gathered:
-                    view = np.ndarray(
-                        (n - len(part) + 1,),
-                        dtype=np.dtype((np.void, len(part))),
-                        buffer=buf,
-                        strides=(1,),
-                    )
-                    gathered[key] = view[t0 + off]
+                    gathered[key] = _void_at(buf, t0 + off, len(part))
                 hit &= gathered[key] == np.void(part)
-            if not hit.any():
-                continue
-            at = t0[hit] + len(tpl.prefix)
-            found.append((tpl, group[hit], _read_numbers(buf, at, tpl.kind)))
-            left &= ~hit
-            if not left.any():
-                break
-    return found
+        if not hit.any():
+            continue
+        at = t0[hit] + len(tpl.prefix)
+        found.append((tpl, group[hit], _read_numbers(buf, at, tpl.kind)))
+        left &= ~hit
+        if not left.any():
+            break
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _keys(buf: bytes, at: np.ndarray, size: int) -> np.ndarray:
+    """A 64-bit hash of the `size` bytes at each offset (equal bytes, equal hash)."""
+    key = np.full(len(at), np.uint64(size), dtype=np.uint64)
+    if size == 0:
+        return key
+    u64 = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
+    if size < 8:  # read the 8 bytes ending at the pattern's end, keep its bytes
+        words = [u64[at + size - 8] >> np.uint64(8 * (8 - size))]
+    else:
+        offsets = list(range(0, size - 7, 8)) + ([size - 8] if size % 8 else [])
+        words = [u64[at + o] for o in offsets]
+    for w in words:
+        key = (key ^ w) * _MIX  # wraps modulo 2**64, which is all a hash needs
+    return key
+
+
+def _template_key(tpl: Template) -> np.uint64:
+    pad = b"\0" * 16
+    one = np.array([16], dtype=np.int64)
+    k1 = _keys(pad + tpl.prefix + pad, one, len(tpl.prefix))
+    k2 = _keys(pad + tpl.suffix + pad, one, len(tpl.suffix))
+    return ((k1 * _MIX) ^ k2)[0]  # array arithmetic: wraps without a warning
+
+
+def _match_many(buf, heads, group, templates, found) -> None:
+    """Many templates of one tail length (hundreds of tags): hash each row's fixed bytes,
+    look the hash up among the templates', then confirm byte for byte."""
+    t0 = heads.tail_start[group]
+    stepped = heads.stepped[group]
+    shapes: dict[tuple[int, int, bool], list[Template]] = {}
+    for tpl in templates:
+        shapes.setdefault((len(tpl.prefix), len(tpl.suffix), tpl.stepped), []).append(tpl)
+    left = np.ones(len(group), dtype=bool)
+    for (p, q, step_kind), tpls in shapes.items():
+        width = tpls[0].length - p - q
+        rows = np.flatnonzero(left & (stepped == step_kind))
+        if len(rows) == 0:
+            continue
+        at = t0[rows]
+        keys = (_keys(buf, at, p) * _MIX) ^ _keys(buf, at + p + width, q)
+        tkeys = np.array([_template_key(t) for t in tpls], dtype=np.uint64)
+        order = np.argsort(tkeys)
+        tkeys = tkeys[order]
+        idx = np.minimum(np.searchsorted(tkeys, keys), len(tkeys) - 1)
+        hit = tkeys[idx] == keys
+        rows, idx = rows[hit], idx[hit]
+        if len(rows) == 0:
+            continue
+        by_tpl = np.argsort(idx, kind="stable")
+        rows, idx = rows[by_tpl], idx[by_tpl]
+        cuts = np.flatnonzero(np.diff(idx)) + 1
+        for chunk_rows, chunk_idx in zip(np.split(rows, cuts), np.split(idx, cuts), strict=True):
+            tpl = tpls[int(order[chunk_idx[0]])]
+            a = t0[chunk_rows]
+            ok = np.ones(len(a), dtype=bool)
+            if p:
+                ok &= _void_at(buf, a, p) == np.void(tpl.prefix)
+            if q:
+                ok &= _void_at(buf, a + p + width, q) == np.void(tpl.suffix)
+            if ok.any():
+                confirmed = chunk_rows[ok]
+                left[confirmed] = False
+                found.append((tpl, group[confirmed], _read_numbers(buf, a[ok] + p, tpl.kind)))
 
 
 def _read_numbers(buf: bytes, at: np.ndarray, kind: str) -> np.ndarray:

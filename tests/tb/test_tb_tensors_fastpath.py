@@ -192,3 +192,18 @@ def test_fast_path_handles_every_step_varint_length():
     assert fast.fast > len(payloads)
     assert fast.tags["a"].step[:4].tolist() == [0, 1, 127, 128]
     assert not math.isnan(fast.tags["a"].value[0])
+
+
+def test_hundreds_of_tags_use_templates_and_agree(tmp_path):
+    # many tags of one tail length take the hashed matcher; protobuf sees ~2 records a tag
+    from fbtui.tb.writer import write_scalar_log
+
+    tags = [f"layer{i:03d}/grad_norm" for i in range(120)] + [f"x{i}" for i in range(7)]
+    write_scalar_log(tmp_path / "events.out.tfevents.1.host", tags, 40)
+    fast = LogdirReader.load(tmp_path)
+    slow = LogdirReader.load(tmp_path, fast=False)
+    assert fast.tags() == slow.tags() and len(fast.tags()) == len(tags)
+    for tag in fast.tags():
+        np.testing.assert_array_equal(fast.scalars(tag).values, slow.scalars(tag).values)
+        np.testing.assert_array_equal(fast.scalars(tag).steps, slow.scalars(tag).steps)
+    assert fast.stats["slow"] <= 2 * len(tags) + 16  # first record per tag and head kind, about

@@ -227,6 +227,13 @@ def print_group(parent: Path, console) -> None:
             *(f"{mean[m]:.4f}±{std[m]:.4f}" if m in mean else "" for m in METRICS),
         )
     console.print(table)
+    if mean:
+        console.print(
+            f"k-fold {data.get('state', '')}: mean ± std over {data.get('n')} folds: "
+            + "  ".join(f"{m} {mean[m]:.4f}±{std[m]:.4f}" for m in METRICS if m in mean),
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def spawn_group(parent: Path) -> int:
@@ -265,8 +272,7 @@ def main(argv: list[str]) -> int:
     data = read_json(parent / layout.KFOLD) or {}
     mean, std = data.get("mean", {}), data.get("std", {})
     print(
-        f"{state}: "
-        + "  ".join(f"{m} {mean[m]:.4f}±{std[m]:.4f}" for m in METRICS if m in mean),
+        f"{state}: " + "  ".join(f"{m} {mean[m]:.4f}±{std[m]:.4f}" for m in METRICS if m in mean),
         flush=True,
     )
     return 0 if state in ("finished", "stopped") else 1

@@ -65,8 +65,12 @@ def decode_batch(
     slow_points: dict[str, list[tuple[int, int, float, float]]] = {}
     failures: dict[str, int] = {}  # per tag: a NaN-logging tag must not stop the others
     fresh: list = []  # templates learned since the last pass
-    next_rematch = 1
-    for i in np.flatnonzero(~done).tolist():
+    todo = np.flatnonzero(~done).tolist()
+    # a big batch seen with an empty book learns its first templates before the first
+    # pass over it (one pass instead of one per tag)
+    next_rematch = 1 if len(todo) < 4096 else 64
+    decoded_since = 0
+    for i in todo:
         if done[i]:  # matched by a template learned earlier in this loop
             continue
         start = int(starts[i])
@@ -74,6 +78,7 @@ def decode_batch(
         got = decode_event(payload, plugins)
         done[i] = True
         result.slow += 1
+        decoded_since += 1
         if got.problem:
             result.problems.append((i, got.problem))
             continue
@@ -92,19 +97,19 @@ def decode_batch(
             continue
         if book.add(tpl):
             fresh.append(tpl)
-            if len(fresh) < next_rematch:
+            if len(fresh) < next_rematch and decoded_since < 256:
                 continue  # learn a few more before paying for a pass over the batch
         elif not fresh:
             continue
         # A pass over the unmatched rows with the templates learned since the last one:
-        # after 1, 2, 4, 8 ... new templates, or as soon as a row turns out to fit a
-        # known template (the rows after it probably do too). Logarithmically few passes.
+        # after 1, 2, 4, 8 ... new templates (or 256 decoded rows), or as soon as a row
+        # turns out to fit a known template (the rows after it probably do too).
         solo = TemplateBook()
         for t in fresh:
             solo.add(t)
         pending = np.flatnonzero(~done[heads.rows])
         take(match_templates(buf, heads, solo, only=pending), heads)
-        next_rematch, fresh = 2 * max(next_rematch, len(fresh)), []
+        next_rematch, fresh, decoded_since = 2 * max(next_rematch, len(fresh)), [], 0
 
     for tag, items in slow_points.items():
         arr = np.array(items, dtype=[("s", "i8"), ("st", "i8"), ("w", "f8"), ("v", "f8")])

@@ -258,14 +258,20 @@ def parse_heads(buf: bytes, starts: np.ndarray, lengths: np.ndarray) -> Heads:
     pos = s[idx] + 10
     # Steps below 2**28 (varints of at most 4 bytes) in one go: read 4 bytes at once
     # (always inside `buf`: the payload CRC follows every payload) ...
-    word = np.ndarray((n - 3,), dtype="<u4", buffer=buf, strides=(1,))[pos].astype(np.uint64)
-    b = [(word >> np.uint64(8 * i)) & np.uint64(0xFF) for i in range(4)]
-    size = np.full(len(idx), 5, dtype=np.int64)  # 5 = "longer than 4 bytes"
-    for i in (3, 2, 1, 0):
-        size[b[i] < 0x80] = i + 1
-    value = np.zeros(len(idx), dtype=np.uint64)
-    for i in range(4):
-        value |= np.where(size > i, b[i] & np.uint64(0x7F), np.uint64(0)) << np.uint64(7 * i)
+    word = np.ndarray((n - 3,), dtype="<u4", buffer=buf, strides=(1,))[pos]
+    # continuation bits, cumulated: more[i] = bytes 0..i all have their top bit set
+    more0 = (word >> np.uint32(7)) & np.uint32(1)
+    more1 = more0 & (word >> np.uint32(15))
+    more2 = more1 & (word >> np.uint32(23))
+    more3 = more2 & (word >> np.uint32(31))
+    size = (1 + more0 + more1 + more2 + more3).astype(np.int64)  # 5: longer than 4 bytes
+    low7 = np.uint32(0x7F)
+    value = (
+        (word & low7)
+        | (more0 * (((word >> np.uint32(8)) & low7) << np.uint32(7)))
+        | (more1 * (((word >> np.uint32(16)) & low7) << np.uint32(14)))
+        | (more2 * (((word >> np.uint32(24)) & low7) << np.uint32(21)))
+    ).astype(np.uint64)
     short = size <= 4
     step[idx[short]] = value[short]
     tail[idx[short]] = pos[short] + size[short]

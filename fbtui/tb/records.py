@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import struct
+from array import array
 from dataclasses import dataclass, field
 
 import crc32c
@@ -25,6 +26,7 @@ _u32 = struct.Struct("<I")
 # (TensorBoard has no limit, but no real summary comes near 1 GiB).
 MAX_RESYNC_LENGTH = 1 << 30
 WAITING = "corrupt data (no valid record after it yet)"
+_U32_CODE = "I" if array("I").itemsize == 4 else "L"  # a 4-byte unsigned C array
 
 
 def masked_crc32c(data: bytes) -> int:
@@ -280,7 +282,8 @@ def _lengths_at(buf: bytes, offsets: np.ndarray) -> np.ndarray:
 
 def _payload_crcs_ok(buf: bytes, payloads: list[bytes], ends: np.ndarray) -> np.ndarray:
     """Check every payload's masked CRC32C: one C call per record, compared in numpy."""
-    computed = np.array(list(map(crc32c.crc32c, payloads)), dtype=np.uint32)
+    # array('I', iterator) fills a C array in C: the cheapest way to collect 1M CRCs
+    computed = np.frombuffer(array(_U32_CODE, map(crc32c.crc32c, payloads)), dtype=np.uint32)
     n = len(buf)
     u32 = np.ndarray((n - 3,), dtype="<u4", buffer=buf, offset=0, strides=(1,))
     return _mask_array(computed) == u32[ends]

@@ -362,14 +362,18 @@ class BatchAugment:
         x: torch.Tensor,
         generator: torch.Generator | None = None,
         params: AugmentParams | None = None,
+        out: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """Augment a batch; `out` (float32 [B, 3, S, S]) receives it when given (e.g. a
+        shared-memory tensor in a DataLoader worker, to save the copy into one)."""
         spec = self.spec
         R, S = spec.resize, spec.size
         if x.dim() != 4 or tuple(x.shape[1:]) != (3, R, R):
             raise ValueError(f"expected uint8 [B, 3, {R}, {R}] images, got {tuple(x.shape)}")
         B = x.shape[0]
         p = params if params is not None else self.sample(B, generator)
-        out = torch.empty((B, 3, S, S), dtype=torch.float32, device=x.device)
+        if out is None:
+            out = torch.empty((B, 3, S, S), dtype=torch.float32, device=x.device)
         chunk = self.chunk or (B if x.device.type != "cpu" else 8)
         for i in range(0, B, max(1, chunk)):
             j = min(B, i + chunk)

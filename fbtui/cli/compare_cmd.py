@@ -45,6 +45,9 @@ def compare(
     pattern = compile_tag_filter(tag)  # a bad regex: exit 2 before reading anything
     root = runs_root(runs_dir)
     paths = [Path(r) if Path(r).exists() else resolve_run(r, root) for r in runs]
+    from fbtui.sweep.folder import is_sweep
+
+    sweeps = [p for p in paths if is_sweep(p)]
     opened = open_runs(paths)
     tags = all_tags(opened, pattern)
 
@@ -63,6 +66,7 @@ def compare(
         if tag and not tags:
             err_console.print(f"no tag matches --tag {tag!r}")
         render_plain(opened, tags, console, smoothing=smoothing)
+        _print_sweep_tables(sweeps)
         return
 
     from fbtui.tui.compare.widgets import ViewSettings
@@ -70,3 +74,12 @@ def compare(
 
     view = ViewSettings(smoothing=smoothing, tag_pattern=tag or "")
     make_compare_app(runs=opened, view=view).run()
+    _print_sweep_tables(sweeps)  # after the screen closes, so it stays in the scrollback
+
+
+def _print_sweep_tables(sweeps: list[Path]) -> None:
+    """For each sweep: swept settings against best test MSE/PC (mean ± std), best on top."""
+    from fbtui.sweep.table import sweep_table
+
+    for d in sweeps:
+        console.print(sweep_table(d))

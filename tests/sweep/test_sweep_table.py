@@ -72,3 +72,22 @@ def test_order_is_by_the_metric_not_the_grid():
     assert [r["runs"] for r in rows] == [["b"], ["d"], ["a"], ["c"]]
     rows = rows_from_members(members, ["x", "y"], by="pc")
     assert [r["runs"] for r in rows] == [["a"], ["d"], ["b"], ["c"]]
+
+
+def test_compare_on_a_sweep_prints_its_table(tmp_path):
+    from typer.testing import CliRunner
+
+    from fbtui.cli.main import app, load_commands
+
+    load_commands()
+    d = fake_sweep(
+        tmp_path, {(0.1, 0): {"mse": 0.30, "pc": 0.70}, (0.01, 0): {"mse": 0.10, "pc": 0.90}}
+    )
+    from fbtui.tb.writer import write_scalar_log
+
+    for m in ("lr0.1-s0", "lr0.01-s0"):  # members need an event file to be comparable
+        write_scalar_log(d / m / "events.out.tfevents.1700000000.test", ["test/mse"], 3)
+    res = CliRunner().invoke(app, ["compare", str(d), "--plain"])
+    assert "train.lr" in res.output and "0.1000" in res.output, res.output
+    lines = [ln for ln in res.output.splitlines() if "0.1000" in ln or "0.3000" in ln]
+    assert "0.1000" in lines[0]  # best on top

@@ -15,6 +15,8 @@ make training wrong. No torch here.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -293,6 +295,67 @@ def read_ratings(path: Path) -> Ratings:
     )
 
 
+RATINGS_CACHE_VERSION = 1
+
+
+def _ratings_cache_file(path: Path) -> Path | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{RATINGS_CACHE_VERSION}"
+    base = Path(os.environ.get("FBTUI_CACHE") or Path.home() / ".cache" / "fbtui").expanduser()
+    return base / "ratings" / (hashlib.sha1(key.encode()).hexdigest()[:20] + ".npz")
+
+
+def load_ratings(path: Path) -> Ratings:
+    """`read_ratings`, remembered in the fbtui cache by the workbook's path, size and
+    mtime: the real 330k-row workbook takes seconds to parse, its arrays milliseconds to
+    load. Any cache trouble just means parsing again."""
+    path = Path(path)
+    cache = _ratings_cache_file(path)
+    if cache is not None and cache.is_file():
+        try:
+            with np.load(cache, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                return Ratings(
+                    path=path,
+                    sheet=meta["sheet"],
+                    names=meta["names"],
+                    rows=dict(zip(meta["names"], meta["rows"], strict=True)),
+                    image=z["image"],
+                    rater=z["rater"],
+                    rating=z["rating"],
+                    original=z["original"],
+                    raters=meta["raters"],
+                )
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    rt = read_ratings(path)
+    if cache is not None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            meta = {
+                "sheet": rt.sheet,
+                "names": rt.names,
+                "rows": [rt.rows[n] for n in rt.names],
+                "raters": rt.raters,
+            }
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
+            np.savez(
+                tmp,
+                meta=np.array(json.dumps(meta)),
+                image=rt.image,
+                rater=rt.rater,
+                rating=rt.rating,
+                original=rt.original,
+            )
+            os.replace(tmp, cache)
+        except (OSError, TypeError, ValueError):
+            pass  # a read-only home or odd rater ids: no cache, no harm
+    return rt
+
+
 def read_split_file(path: Path) -> SplitFile:
     """Parse a split file of `NAME SCORE` lines. DataError names the file and line."""
     path = Path(path)
@@ -383,7 +446,7 @@ def scan_scut(root: str | Path) -> ScutScan:
 
     xlsx = _find_ci(root, "All_Ratings.xlsx")
     if xlsx is not None:
-        scan.ratings = read_ratings(xlsx)
+        scan.ratings = load_ratings(xlsx)
 
     tt = _find_ci(root, "train_test_files")
     if tt is not None:

@@ -24,7 +24,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from fbtui.data.records import GROUPS
 
-GENERATOR_VERSION = 1  # bump when the pictures or ratings change: caches regenerate
+GENERATOR_VERSION = 3  # bump when the pictures or ratings change: caches regenerate
 N_RATERS = 60
 REAL_COUNTS = {"AF": 2000, "AM": 2000, "CF": 750, "CM": 750}
 MARKER = "SYNTHETIC.json"
@@ -34,11 +34,11 @@ MARKER = "SYNTHETIC.json"
 # A negative weight means "more is less beautiful".
 FEATURES = {
     "skin_noise": (1.0, 22.0, -0.36),  # amplitude of blotchy skin texture (0..255 units)
-    "blemishes": (0, 9, -0.26),  # count of small dark spots
-    "eye_size": (0.075, 0.135, 0.30),  # eye radius / face half-height
-    "contrast": (0.0, 1.0, 0.26),  # darkness of eyes/brows and redness of lips
-    "face_width": (0.66, 0.86, -0.16),  # face half-width / half-height (slimmer is higher)
-    "asymmetry": (0.0, 1.0, -0.16),  # eye height/size mismatch, mouth tilt, nose offset
+    "blemishes": (0, 9, -0.28),  # count of small dark spots
+    "eye_size": (0.07, 0.15, 0.30),  # eye radius / face half-height
+    "contrast": (0.0, 1.0, 0.28),  # darkness of eyes/brows and redness of lips
+    "face_width": (0.66, 0.86, -0.14),  # face half-width / half-height (slimmer is higher)
+    "asymmetry": (0.0, 1.0, -0.14),  # eye height/size mismatch, mouth tilt, nose offset
 }
 GROUP_OFFSET = {"AF": 0.10, "AM": -0.10, "CF": 0.15, "CM": 0.0}
 LATENT_MEAN = 3.0
@@ -108,14 +108,14 @@ def draw_face(
     S = size * F
     skin = np.array(_SKIN[eth][rng.integers(len(_SKIN[eth]))], float) * rng.uniform(0.93, 1.05)
     hair = np.array(_HAIR[eth][rng.integers(len(_HAIR[eth]))], float) * rng.uniform(0.8, 1.2)
-    bg = rng.uniform(60, 235, 3)
+    bg = rng.uniform(90, 220) + rng.uniform(-35, 35, 3)  # muted: grey plus a tint
     cloth = rng.uniform(20, 230, 3)
 
     # nuisance geometry
-    sc = rng.uniform(0.93, 1.07)
-    cx = S * (0.5 + rng.uniform(-0.05, 0.05))
-    cy = S * (0.53 + rng.uniform(-0.04, 0.04))
-    b = S * 0.33 * sc  # face half-height
+    sc = rng.uniform(0.95, 1.05)
+    cx = S * (0.5 + rng.uniform(-0.035, 0.035))
+    cy = S * (0.52 + rng.uniform(-0.03, 0.03))
+    b = S * 0.40 * sc  # face half-height: like SCUT, the face fills most of the picture
     a = b * feat["face_width"]  # face half-width
 
     img = Image.new("RGB", (S, S), _c(bg))
@@ -136,7 +136,8 @@ def draw_face(
             fill=_c(skin, 0.95),
         )
     # hair cap
-    cap = rng.uniform(0.25, 0.45) if female else rng.uniform(0.18, 0.35)
+    # fringe depth: its lower edge stays above the brows (cy - 0.45 b at most)
+    cap = rng.uniform(0.2, 0.32) if female else rng.uniform(0.14, 0.28)
     d.chord(
         [cx - 1.06 * a, cy - 1.1 * b, cx + 1.06 * a, cy - 1.1 * b + 2 * cap * 2 * b],
         180,
@@ -188,7 +189,7 @@ def draw_face(
     # face mask at the final size, for the skin texture and blemishes
     mask = Image.new("L", (size, size), 0)
     ImageDraw.Draw(mask).ellipse(
-        [(cx - a) / F, (cy - 0.55 * b) / F, (cx + a) / F, (cy + b) / F], fill=255
+        [(cx - a) / F, (cy - 0.45 * b) / F, (cx + a) / F, (cy + b) / F], fill=255
     )
     m = np.asarray(mask, np.float32) / 255.0
 
@@ -204,11 +205,11 @@ def draw_face(
     if feat["blemishes"]:
         ys, xs = np.nonzero(m > 0.9)
         pick = rng.integers(len(ys), size=feat["blemishes"])
-        w = max(3, int(round(4 * size / 128)))
+        w = max(3, int(round(5 * size / 128)))
         oy, ox = np.mgrid[-w : w + 1, -w : w + 1]
-        dark = np.array([70, 95, 95], np.float32)
+        dark = np.array([80, 105, 105], np.float32)
         for k in pick:
-            rad = rng.uniform(0.9, 1.6) * size / 128
+            rad = rng.uniform(1.2, 2.0) * size / 128
             y0, x0 = ys[k], xs[k]
             spot = np.exp(-(oy**2 + ox**2) / (2 * rad * rad)).astype(np.float32)[..., None]
             y1, y2, x1, x2 = (
@@ -223,7 +224,7 @@ def draw_face(
     yy, xx = _grid(size)
     light = np.float32(rng.uniform(0.85, 1.12)) * (
         1
-        + np.float32(rng.uniform(0, 0.35))
+        + np.float32(rng.uniform(0, 0.25))
         * (np.float32(np.cos(th)) * xx + np.float32(np.sin(th)) * yy)
     )
     x *= light[..., None]
@@ -234,7 +235,7 @@ def draw_face(
     out = out.rotate(
         angle, resample=Image.BILINEAR, fillcolor=tuple(int(v) for v in x[0, 0].clip(0, 255))
     )
-    if rng.random() < 0.3:  # a little defocus on some pictures
+    if rng.random() < 0.2:  # a little defocus on some pictures
         out = out.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.6) * size / 128))
     return out, feat, latent
 

@@ -363,9 +363,13 @@ class BatchAugment:
         generator: torch.Generator | None = None,
         params: AugmentParams | None = None,
         out: torch.Tensor | None = None,
+        as_uint8: bool = False,
     ) -> torch.Tensor:
-        """Augment a batch; `out` (float32 [B, 3, S, S]) receives it when given (e.g. a
-        shared-memory tensor in a DataLoader worker, to save the copy into one)."""
+        """Augment a batch into float32 [B, 3, S, S], normalised.
+
+        `as_uint8`: stop before the normalisation and give uint8 pixels, rounded as PIL
+        rounds (4x smaller to ship from a worker process; `normalize()` finishes them).
+        `out` receives the result when given (e.g. a shared-memory tensor in a worker)."""
         spec = self.spec
         R, S = spec.resize, spec.size
         if x.dim() != 4 or tuple(x.shape[1:]) != (3, R, R):
@@ -373,14 +377,24 @@ class BatchAugment:
         B = x.shape[0]
         p = params if params is not None else self.sample(B, generator)
         if out is None:
-            out = torch.empty((B, 3, S, S), dtype=torch.float32, device=x.device)
+            dtype = torch.uint8 if as_uint8 else torch.float32
+            out = torch.empty((B, 3, S, S), dtype=dtype, device=x.device)
         chunk = self.chunk or (B if x.device.type != "cpu" else 8)
         for i in range(0, B, max(1, chunk)):
             j = min(B, i + chunk)
-            self._run(x[i:j], p.select(slice(i, j)), out[i:j])
+            self._run(x[i:j], p.select(slice(i, j)), out[i:j], as_uint8)
         return out
 
-    def _run(self, x: torch.Tensor, p: AugmentParams, out: torch.Tensor) -> None:
+    def normalize(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """uint8 [B, 3, S, S] (from `as_uint8=True`) -> float32, ToTensor + Normalize."""
+        a, b, _, _ = self._consts(x.device)
+        n = x.shape[0]
+        if out is None:
+            out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
+        torch.addcmul(b, x.reshape(n, 3, -1), a, out=out.view(n, 3, -1))
+        return out
+
+    def _run(self, x: torch.Tensor, p: AugmentParams, out: torch.Tensor, as_uint8: bool) -> None:
         spec = self.spec
         n, S = x.shape[0], spec.size
         g = geometry(x, spec, p)  # uint8 [n, 3, G, G]
@@ -388,26 +402,34 @@ class BatchAugment:
             g = F.interpolate(
                 g.float(), size=(S, S), mode="bilinear", antialias=True, align_corners=False
             )
+            if as_uint8:
+                g = g.round_().clamp_(0, 255).to(torch.uint8)
         a, b, lo, hi = self._consts(x.device)
         flat_out = out.view(n, 3, -1)
         stages = _colour_stages(p, self.exact) if (spec.train and spec.jitter) else []
         if not stages:
-            torch.addcmul(b, g.reshape(n, 3, -1), a, out=flat_out)
+            if as_uint8:
+                out.copy_(g)
+            else:
+                torch.addcmul(b, g.reshape(n, 3, -1), a, out=flat_out)
             return
         v = g.reshape(n, 3, -1).float()
         for k, (kind, m) in enumerate(stages):
             last = k == len(stages) - 1
             if kind == "hue":
                 v = self._hue(v, p, m, n, S)
-                if last:
-                    torch.addcmul(b, v, a, out=flat_out)
-                continue
-            M, T = _compose(p, m)
-            if last:  # fold the normalisation in; clamp at the images of 0 and 255
-                a64 = self._a.view(1, 3, 1)
-                self._affine(v, M * a64, T * a64, self._b.view(1, 3), lo, hi, flat_out)
             else:
+                M, T = _compose(p, m)
+                if last and not as_uint8:  # fold the normalisation in; clamp at 0 and 255's images
+                    a64 = self._a.view(1, 3, 1)
+                    self._affine(v, M * a64, T * a64, self._b.view(1, 3), lo, hi, flat_out)
+                    return
                 v = self._affine(v, M, T, None, 0.0, 255.0, None)
+            if last:
+                if as_uint8:
+                    flat_out.copy_(v.round_())  # values are already clamped to 0..255
+                else:
+                    torch.addcmul(b, v, a, out=flat_out)
 
     @staticmethod
     def _hue(v: torch.Tensor, p: AugmentParams, m: torch.Tensor, n: int, S: int) -> torch.Tensor:

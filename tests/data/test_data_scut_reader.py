@@ -188,3 +188,25 @@ def test_grayscale_and_extra_images_are_fine(scut):
     write_jpg(scut.root / "Images" / "AF77.jpg")  # not rated: ignored by the reader
     ds = open_dataset(scut.root)
     assert "AF77.jpg" not in ds.records and "AF1.jpg" in ds.records
+
+
+def test_ratings_cache_is_used_and_invalidated(scut, tmp_path, monkeypatch):
+    import os
+
+    from fbtui.data import scut as scut_mod
+
+    monkeypatch.setenv("FBTUI_CACHE", str(tmp_path / "cache"))
+    xlsx = scut.root / "All_Ratings.xlsx"
+    first = scut_mod.load_ratings(xlsx)
+    assert list((tmp_path / "cache" / "ratings").glob("*.npz"))
+    calls = []
+    real = scut_mod.read_ratings
+    monkeypatch.setattr(scut_mod, "read_ratings", lambda p: calls.append(p) or real(p))
+    again = scut_mod.load_ratings(xlsx)
+    assert calls == [] and again.names == first.names and again.rows == first.rows
+    assert np.array_equal(again.rating, first.rating) and again.raters == first.raters
+    assert np.array_equal(again.original, first.original, equal_nan=True)
+    st = xlsx.stat()
+    os.utime(xlsx, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # edited: parse again
+    scut_mod.load_ratings(xlsx)
+    assert calls == [xlsx]

@@ -55,8 +55,8 @@ class ShardSampler(torch.utils.data.Sampler):
 
 @dataclass
 class Loaders:
-    train: torch.utils.data.DataLoader
-    test: torch.utils.data.DataLoader
+    train: Any  # torch DataLoader, or CachedLoader (data.cache != "none")
+    test: Any
     sampler: EpochSampler
     train_ds: Any
     test_ds: Any
@@ -70,7 +70,16 @@ class Loaders:
 
 
 def build_loaders(cfg, prepared, device: torch.device, rank: int = 0, world: int = 1) -> Loaders:
-    """Train/test loaders; `batch_size` is per process unless train.batch_scope = "global"."""
+    """Train/test loaders; `batch_size` is per process unless train.batch_scope = "global".
+
+    data.cache = "none": FaceDataset (decode + PIL transforms per image) in a DataLoader.
+    "memory" | "disk": the decoded-image cache and batched tensor augmentation
+    (`fbtui.train.cached_loader`), same augmentations, same batch dicts."""
+    bs = cfg.train.batch_size
+    if getattr(cfg.train, "batch_scope", "per_gpu") == "global" and world > 1:
+        bs = max(1, bs // world)
+    if cfg.data.cache != "none":
+        return _cached_loaders(cfg, prepared, device, rank, world, bs)
     from fbtui.data.dataset import FaceDataset, build_transform
 
     train_ds = FaceDataset(
@@ -88,12 +97,68 @@ def build_loaders(cfg, prepared, device: torch.device, rank: int = 0, world: int
     kw: dict[str, Any] = {"num_workers": cfg.data.num_workers, "pin_memory": device.type == "cuda"}
     if cfg.data.num_workers > 0:
         kw["persistent_workers"] = True
-    bs = cfg.train.batch_size
-    sampler = EpochSampler(len(train_ds), cfg.experiment.seed)
+    sampler = EpochSampler(len(train_ds), cfg.experiment.seed, rank=rank, world=world)
     drop_last = len(train_ds) > bs
     train = torch.utils.data.DataLoader(
         train_ds, batch_size=bs, sampler=sampler, drop_last=drop_last, **kw
     )
-    test = torch.utils.data.DataLoader(test_ds, batch_size=bs * 2, shuffle=False, **kw)
-    steps = len(train_ds) // bs if drop_last else 1
-    return Loaders(train, test, sampler, train_ds, test_ds, max(1, steps))
+    test = torch.utils.data.DataLoader(
+        test_ds, batch_size=bs * 2, sampler=_test_sampler(len(test_ds), rank, world), **kw
+    )
+    return Loaders(train, test, sampler, train_ds, test_ds, _steps(len(sampler), bs, drop_last))
+
+
+def _test_sampler(n: int, rank: int, world: int) -> torch.utils.data.Sampler:
+    if world > 1:
+        return ShardSampler(n, rank, world)
+    return torch.utils.data.SequentialSampler(range(n))
+
+
+def _steps(n: int, bs: int, drop_last: bool) -> int:
+    return max(1, n // bs if drop_last else 1)
+
+
+def _cached_loaders(cfg, prepared, device, rank: int, world: int, bs: int) -> Loaders:
+    import logging
+
+    from fbtui.data.cache import open_cache
+    from fbtui.data.tensor_augment import AugmentSpec, BatchAugment
+    from fbtui.train.cached_loader import CachedFaceDataset, CachedLoader, place_cache
+
+    log = logging.getLogger("fbtui.train.loaders")
+    # one cache over both splits (each image once): k-fold runs and sweeps share it
+    paths = list(dict.fromkeys(str(r.path) for r in [*prepared.train, *prepared.test]))
+    cache = open_cache(paths, cfg.data.resize_to, cfg.data.cache)
+    log.info("%s", cache.describe())
+    for _row, why in sorted(cache.reasons.items())[:5]:
+        log.warning("decoded-image cache: %s", why)
+    train_ds = CachedFaceDataset(
+        cache,
+        prepared.train,
+        BatchAugment(AugmentSpec.from_config(cfg.augment, cfg.data, train=True)),
+        label_noise_std=cfg.data.label_noise_std,
+        seed=cfg.experiment.seed,
+        skip_bad=cfg.data.skip_bad,
+    )
+    test_ds = CachedFaceDataset(
+        cache,
+        prepared.test,
+        BatchAugment(AugmentSpec.from_config(cfg.augment, cfg.data, train=False)),
+        seed=cfg.experiment.seed,
+        skip_bad=cfg.data.skip_bad,
+    )
+    train_ds.images = test_ds.images = place_cache(cache, device)
+    workers = cfg.data.num_workers
+    sampler = EpochSampler(len(train_ds), cfg.experiment.seed, rank=rank, world=world)
+    drop_last = len(train_ds) > bs
+    train = CachedLoader(
+        train_ds, sampler, bs, drop_last=drop_last, device=device, num_workers=workers
+    )
+    test = CachedLoader(
+        test_ds,
+        _test_sampler(len(test_ds), rank, world),
+        bs * 2,
+        device=device,
+        num_workers=workers,
+    )
+    return Loaders(train, test, sampler, train_ds, test_ds, _steps(len(sampler), bs, drop_last))

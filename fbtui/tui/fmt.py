@@ -19,6 +19,20 @@ def duration(seconds: float | None) -> str:
     return f"{s // 60}:{s % 60:02d}"
 
 
+def duration_coarse(seconds: float | None) -> str:
+    """'<1m', '12m', '1h48m', '3d04h': minute steps, so a live run's cell changes rarely."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return ""
+    s = int(seconds)
+    if s < 60:
+        return "<1m"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
 def started(ts: float | None) -> str:
     """Start time as 'MM-DD HH:MM' in local time; '' when unknown."""
     if ts is None:

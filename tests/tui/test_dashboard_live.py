@@ -15,15 +15,8 @@ from fbtui.runs import RunInfo
 from fbtui.tui.alerts import run_alerts
 from fbtui.tui.app import make_app
 from fbtui.tui.screens.tag_picker import TagPickerScreen
-from fbtui.tui.widgets.metrics_panel import (
-    Chart,
-    MetricsPanel,
-    StepRate,
-    chart_views,
-    compact_number,
-    progress_of,
-    thin,
-)
+from fbtui.tui.widgets.chart import Chart, compact_number, thin
+from fbtui.tui.widgets.metrics_panel import MetricsPanel, StepRate, chart_views, progress_of
 from fbtui.tui.widgets.run_table import display_name, state_text
 
 from .conftest import settle
@@ -204,3 +197,18 @@ async def test_points_appear_within_two_seconds_of_a_flush(tmp_path, experiments
                 await asyncio.sleep(0.05)
     finally:
         writer.close()
+
+
+def test_durations():
+    from fbtui.tui import fmt
+
+    assert [fmt.duration_coarse(s) for s in (5, 59, 60, 3599, 3600, 6480, 90000)] == [
+        "<1m",
+        "<1m",
+        "1m",
+        "59m",
+        "1h00m",
+        "1h48m",
+        "1d01h",
+    ]
+    assert fmt.duration(6480) == "1:48:00" and fmt.duration(None) == ""

@@ -17,9 +17,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from fbtui.runs import RunInfo, list_runs, pid_to_run
+from fbtui.runs import RunInfo, pid_to_run
 from fbtui.tui.alerts import run_alerts
-from fbtui.tui.widgets.gpu_panel import GpuPanel
+from fbtui.tui.run_lister import RunLister
 from fbtui.tui.widgets.metrics_panel import MetricsPanel
 from fbtui.tui.widgets.run_table import RunTable
 
@@ -54,6 +54,9 @@ class DashboardScreen(Screen):
             self.error = error
             super().__init__()
 
+    class GpuPanelReady(Message):
+        """The GPU panel's module is imported."""
+
     class ActionDone(Message):
         """A launch, stop or resume worker finished."""
 
@@ -71,6 +74,9 @@ class DashboardScreen(Screen):
         self._pending_select: Path | None = settings.watch
         self._busy: set[str] = set()  # runs with a stop/resume in flight
         self._pid_map: dict[int, str] = {}  # live runs' pids, for the GPU panel
+        self._gpu_ready = False
+        self._lister = RunLister(settings.runs_dir)
+        self._title = ""
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -91,6 +97,7 @@ class DashboardScreen(Screen):
         self.query_one("#filter").display = False
         self.query_one(RunTable).focus()
         self.refresh_runs()
+        self._import_gpu_panel()
         if self.settings.list_every_s:
             self.set_interval(self.settings.list_every_s, self.refresh_runs)
 
@@ -114,18 +121,24 @@ class DashboardScreen(Screen):
 
     def _update_title(self) -> None:
         table = self.query_one(RunTable)
-        self.query_one("#title", Static).update(self._title_text(list(table.runs.values())))
+        text = self._title_text(list(table.runs.values()))
+        if text != self._title:  # re-listed every 2 s: repaint only what changed
+            self._title = text
+            self.query_one("#title", Static).update(text, layout=False)
 
     # -- listing ----------------------------------------------------------------------------
 
-    def refresh_runs(self) -> None:
-        """List the runs root in a worker (an unfinished listing is superseded)."""
+    def refresh_runs(self, full: bool = False) -> None:
+        """List the runs root in a worker (an unfinished listing is superseded); `full`
+        re-reads every run rather than only the ones that changed."""
+        if full:
+            self._lister.invalidate()
         self._list_runs()
 
     @work(thread=True, group="runs", exclusive=True)
     def _list_runs(self) -> None:
         try:
-            runs = list_runs(self.settings.runs_dir)
+            runs = self._lister.list()
             error = ""
         except OSError as e:  # a vanished or unreadable runs root is a state, not a crash
             runs, error = [], f"cannot list {self.settings.runs_dir}: {e}"
@@ -137,18 +150,38 @@ class DashboardScreen(Screen):
         self._update_title()
         self._notify_alerts(event.runs)
         self._set_gpu_owners(event.runs)
-        if not self._listed_once:
-            self.query_one("#gpu-box").mount(
-                GpuPanel(id="gpu", pid_to_run=self._gpu_owners, interval=self.settings.gpu_every_s)
-            )
         if event.error and not self._listed_once:
             self.notify(event.error, severity="error")
+        first = not self._listed_once
         self._listed_once = True
+        if first:
+            self._mount_gpu_panel()
         if self._pending_select is not None:
             if table.select_path(self._pending_select):
                 self._pending_select = None
             elif not self.settings.list_every_s:
                 self._pending_select = None
+
+    @work(thread=True, group="gpu-import")
+    def _import_gpu_panel(self) -> None:
+        # the NVML bindings take a few hundred ms to import: not on the UI thread
+        import fbtui.tui.widgets.gpu_panel  # noqa: F401
+
+        self.post_message(self.GpuPanelReady())
+
+    def on_dashboard_screen_gpu_panel_ready(self) -> None:
+        self._gpu_ready = True
+        self._mount_gpu_panel()
+
+    def _mount_gpu_panel(self) -> None:
+        """Once imported and once the runs are listed (its first poll names the runs)."""
+        if not (self._gpu_ready and self._listed_once) or self.query("#gpu"):
+            return
+        from fbtui.tui.widgets.gpu_panel import GpuPanel
+
+        self.query_one("#gpu-box").mount(
+            GpuPanel(id="gpu", pid_to_run=self._gpu_owners, interval=self.settings.gpu_every_s)
+        )
 
     def _set_gpu_owners(self, runs: list[RunInfo]) -> None:
         # replaced whole, never mutated: the GPU poll thread reads it
@@ -225,7 +258,7 @@ class DashboardScreen(Screen):
         self.notify(f"sorted by {label}", timeout=2)
 
     def action_refresh(self) -> None:
-        self.refresh_runs()
+        self.refresh_runs(full=True)
         self.query_one(MetricsPanel).poll_now()
 
     # -- charts ---------------------------------------------------------------------------
@@ -364,7 +397,7 @@ class DashboardScreen(Screen):
         self.notify(event.message, severity=event.severity, timeout=8)
         if event.select is not None:
             self._pending_select = event.select
-        self.refresh_runs()
+        self.refresh_runs(full=True)
         self.query_one(MetricsPanel).poll_now()
 
     def action_log(self) -> None:

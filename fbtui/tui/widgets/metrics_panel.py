@@ -7,37 +7,34 @@ and posts `MetricsPanel.Appended`; the handler repaints only the charts whose ta
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
-from textual.css.query import NoMatches
+from textual.containers import Horizontal
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
-from textual_plot import HiResMode, NumericAxisFormatter, PlotWidget
 
 from fbtui.runs import RunInfo
 from fbtui.runs.status import UnreadableStatus, effective_state, read_status
-from fbtui.tb import LogdirReader, ScalarSeries, smooth
 from fbtui.tui import fmt
 from fbtui.tui.alerts import INPUT_BOUND_FRAC, INPUT_HINT
 from fbtui.tui.widgets.run_table import STATE_STYLE
 
+if TYPE_CHECKING:  # the reader (protobuf) and the plot widget (numpy) load off the first frame
+    from fbtui.tb import ScalarSeries
+    from fbtui.tui.widgets.chart import Chart
+
 #: The charts shown first, in order; each is a group of tags drawn on one chart.
 DEFAULT_VIEWS: tuple[tuple[str, ...], ...] = (("train/loss", "test/mse"), ("lr",))
-#: Line colours, from the 8 basic ANSI names (readable with 16 colours).
-LINE_STYLES = ("green", "yellow", "cyan", "magenta", "red", "blue")
 #: Figures in the figures line: (tag, label, digits).
 FIGURES = (
     ("train/loss", "loss", 4),
@@ -46,16 +43,6 @@ FIGURES = (
     ("test/pc", "pc", 3),
 )
 CHART_MIN_WIDTH = 36  # below this a chart is unreadable: show fewer, wider ones
-MAX_POINTS = 2000  # per line; more are thinned before plotting
-
-
-def thin(steps: np.ndarray, values: np.ndarray, limit: int = MAX_POINTS):
-    """At most ~`limit` points, evenly strided, always keeping the last one."""
-    n = len(steps)
-    if n <= limit:
-        return steps, values
-    idx = np.unique(np.append(np.linspace(0, n - 1, limit).astype(np.int64), n - 1))
-    return steps[idx], values[idx]
 
 
 def chart_views(tags: list[str]) -> list[tuple[str, ...]]:
@@ -151,6 +138,8 @@ class RunSource:
     """One run's scalars and status, read incrementally. Thread-safe (one poll at a time)."""
 
     def __init__(self, path: Path) -> None:
+        from fbtui.tb import LogdirReader  # in the poll thread: protobuf loads off the UI
+
         self.path = Path(path)
         self.reader = LogdirReader(self.path)
         self.lock = threading.Lock()
@@ -176,108 +165,6 @@ class RunSource:
                 snap.status = status
                 snap.state = effective_state(status)
             return snap
-
-
-def compact_number(x: float) -> str:
-    """A step count in at most ~5 cells: 950, 1.2k, 15k, 1.2M."""
-    a = abs(x)
-    for div, unit in ((1e6, "M"), (1e3, "k")):
-        if a >= div:
-            text = f"{x / div:.1f}".rstrip("0").rstrip(".")
-            return f"{text}{unit}"
-    return f"{x:.0f}" if float(x).is_integer() else f"{x:g}"
-
-
-class StepFormatter(NumericAxisFormatter):
-    """x ticks at nice steps, few enough for the chart's width, labelled compactly."""
-
-    def __init__(self) -> None:
-        self.max_ticks = 5
-
-    def get_ticks(self, min_: float, max_: float, max_ticks: int = 8) -> list[float]:
-        ticks = super().get_ticks(min_, max_, max_ticks)
-        while len(ticks) > self.max_ticks:
-            ticks = ticks[::2]
-        return ticks
-
-    def get_labels_for_ticks(self, ticks) -> list[str]:
-        return [compact_number(t) for t in ticks]
-
-
-class Chart(Vertical):
-    """A title line and a plot of one group of tags against step."""
-
-    def __init__(self, view: tuple[str, ...], data: dict[str, ScalarSeries], **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.view = view
-        self.data = data
-        self._ready = False
-
-    def compose(self) -> ComposeResult:
-        yield Static("", classes="chart-title")
-        plot = PlotWidget(allow_pan_and_zoom=False)
-        plot.can_focus = False
-        # set_reactive: the watchers need the plot's grid, which exists only once mounted
-        plot.set_reactive(PlotWidget.margin_top, 0)
-        plot.set_reactive(PlotWidget.margin_bottom, 1)
-        plot.set_reactive(PlotWidget.margin_left, 7)
-        self.x_formatter = StepFormatter()
-        plot.set_x_formatter(self.x_formatter)
-        yield plot
-
-    def on_mount(self) -> None:
-        self.call_after_refresh(self._first_render)
-
-    def _first_render(self) -> None:
-        self._ready = True
-        self._paint()
-
-    def on_resize(self) -> None:
-        # a label takes up to 5 cells; keep two cells between neighbours
-        self.x_formatter.max_ticks = max(2, (self.size.width - 9) // 7)
-
-    def show(self, view: tuple[str, ...], data: dict[str, ScalarSeries]) -> None:
-        """Chart these tags (painted now, or as soon as the plot is mounted)."""
-        self.view, self.data = view, data
-        if self._ready:
-            self._paint()
-
-    def _paint(self) -> None:
-        if not self.is_attached:
-            return
-        try:
-            plot = self.query_one(PlotWidget)
-            plot.query_one("#legend")
-            title_box = self.query_one(".chart-title", Static)
-        except NoMatches:  # the plot composes on the next refresh
-            self.call_after_refresh(self._paint)
-            return
-        plot.clear()
-        title = Text()
-        for i, tag in enumerate(self.view):
-            style = LINE_STYLES[i % len(LINE_STYLES)]
-            series = self.data.get(tag)
-            if i:
-                title.append(" · ")
-            title.append(tag, style=f"bold {style}")
-            if series is None or not len(series):
-                continue
-            title.append(f" {_short(float(series.values[-1]))}")
-            steps, values = thin(series.steps, series.values)
-            if tag.startswith("train/") and len(values) > 8:  # noisy: raw dim, smoothed bright
-                plot.plot(steps, values, line_style=f"dim {style}", hires_mode=HiResMode.BRAILLE)
-                values = smooth(values)
-            plot.plot(steps, values, line_style=style, hires_mode=HiResMode.BRAILLE)
-        title.no_wrap = True
-        title.overflow = "ellipsis"
-        title_box.update(title)
-
-
-def _short(v: float) -> str:
-    if not math.isfinite(v):
-        return str(v)
-    a = abs(v)
-    return f"{v:.3g}" if a and (a < 1e-3 or a >= 1e4) else f"{v:.4f}".rstrip("0").rstrip(".")
 
 
 class MetricsPanel(Widget):
@@ -313,6 +200,7 @@ class MetricsPanel(Widget):
         self._slots = 1
         self._charts: list[Chart] = []
         self._error = ""
+        self._shown: dict[str | None, object] = {}  # what each text line shows now
         self._source_lock = threading.Lock()
         self.clock: Callable[[], float] = settings.clock
 
@@ -393,6 +281,8 @@ class MetricsPanel(Widget):
                     if generation == self.generation:
                         self.source = source
             snap = source.poll(first)
+            if snap.series:  # the plot widget's module loads here, not on the UI thread
+                import fbtui.tui.widgets.chart  # noqa: F401
         except Exception as e:  # noqa: BLE001 - a bad log must never take the dashboard down
             snap = Snapshot(error=f"{type(e).__name__}: {e}")
         finally:
@@ -438,6 +328,8 @@ class MetricsPanel(Widget):
             # the charts we mounted ourselves: the DOM may still hold ones being removed
             for chart in self._charts:
                 chart.remove()
+            from fbtui.tui.widgets.chart import Chart
+
             self._charts = [Chart(view, self.data, classes="chart") for view in shown]
             if self._charts:
                 self.query_one("#charts", Horizontal).mount(*self._charts)
@@ -446,17 +338,35 @@ class MetricsPanel(Widget):
             if force or chart.view != view or (changed and ("*" in changed or set(view) & changed)):
                 chart.show(view, self.data)
 
+    def _put(self, widget: Static, key: object, content, *, layout: bool = False) -> None:
+        """Update a line only when what it shows changed, and without a layout pass where
+        its height cannot change: a live run repaints every second."""
+        if self._shown.get(widget.id) == key:
+            return
+        self._shown[widget.id] = key
+        widget.update(content, layout=layout)
+
+    def _show_hint(self, text: Text | None) -> None:
+        hint = self.query_one("#hint", Static)
+        if text is None:
+            if hint.display:
+                hint.display = False
+            return
+        self._put(hint, text.markup, text)
+        if not hint.display:
+            hint.display = True
+
     def _paint_text(self) -> None:
         head = self.query_one("#run-head", Static)
         figures = self.query_one("#figures", Static)
         progress = self.query_one("#progress", Static)
-        hint = self.query_one("#hint", Static)
         run = self.run
         if run is None:
-            head.update(f"no runs under {self.settings.runs_dir} — press [b]n[/b] to start one")
-            figures.update("")
-            progress.update("")
-            hint.display = False
+            text = f"no runs under {self.settings.runs_dir} — press [b]n[/b] to start one"
+            self._put(head, text, text)
+            self._put(figures, "", "", layout=True)
+            self._put(progress, "", "")
+            self._show_hint(None)
             return
         state = self.state or run.state
         line = Text()
@@ -472,23 +382,26 @@ class MetricsPanel(Widget):
             )
         line.no_wrap = True
         line.overflow = "ellipsis"
-        head.update(line)
-        figures.update(self._figures_text(max(20, figures.size.width or self.size.width)))
-        progress.update(self._progress_renderable())
+        self._put(head, line.markup, line)
+        text = self._figures_text(max(20, figures.size.width or self.size.width))
+        # one line or two: a layout pass only when that changes
+        lines = text.plain.count("\n")
+        self._put(figures, text.markup, text, layout=lines != self._shown.get("figures-lines"))
+        self._shown["figures-lines"] = lines
+        key, renderable = self._progress()
+        self._put(progress, key, renderable)
         wait = self.status.get("data_wait_frac") if state.startswith("running") else None
         if isinstance(wait, (int, float)) and wait > INPUT_BOUND_FRAC:
-            hint.update(
+            self._show_hint(
                 Text(
                     f"⚠ input-bound: {wait:.0%} of step time waiting for data — {INPUT_HINT}",
                     style="bold yellow",
                 )
             )
-            hint.display = True
         elif self._error:
-            hint.update(Text(self._error, style="red"))
-            hint.display = True
+            self._show_hint(Text(self._error, style="red"))
         else:
-            hint.display = False
+            self._show_hint(None)
 
     def _figure_chunks(self) -> list[Text]:
         latest = self.latest_values()
@@ -523,32 +436,33 @@ class MetricsPanel(Widget):
             line.append_text(chunk)
         return Text("\n").join(lines[:2])
 
-    def _progress_renderable(self):
+    def _progress(self) -> tuple[object, Any]:
+        """(what it shows, as a comparable key; the renderable) for the progress line."""
         run = self.run
         if run is None or run.kind != "fbtui" or not self.status:
             steps = [int(s.steps[-1]) for s in self.data.values() if len(s)]
             if run is not None and run.kind == "logdir":
                 last = f" · last step {max(steps)}" if steps else ""
-                return Text(f"TensorBoard logdir · {len(self.tags)} tags{last}", style="dim")
-            return Text("")
+                text = f"TensorBoard logdir · {len(self.tags)} tags{last}"
+                return text, Text(text, style="dim")
+            return "", Text("")
         p = progress_of(self.status, self.rate.rate(self.status, self.clock()))
         if not p.total:
-            return Text(
-                f"epoch {p.epoch}/{p.epochs}" if p.epochs else "waiting for the first step",
-                style="dim",
-            )
+            text = f"epoch {p.epoch}/{p.epochs}" if p.epochs else "waiting for the first step"
+            return text, Text(text, style="dim")
+        right = f"step {p.step}/{p.total}"
+        if self.state.startswith("running"):
+            right += f"  {fmt.eta(p.eta_s)}"
+        left = f"epoch {p.epoch}/{p.epochs}"
         grid = Table.grid(padding=(0, 1), expand=True)
         grid.add_column(no_wrap=True)
         grid.add_column(ratio=1)
         grid.add_column(no_wrap=True)
-        right = f"step {p.step}/{p.total}"
-        if self.state.startswith("running"):
-            right += f"  {fmt.eta(p.eta_s)}"
         grid.add_row(
-            f"epoch {p.epoch}/{p.epochs}",
+            left,
             ProgressBar(
                 total=p.total, completed=p.step, complete_style="green", finished_style="blue"
             ),
             right,
         )
-        return grid
+        return (left, p.step, p.total, right), grid

@@ -53,7 +53,7 @@ COLUMNS = (
     ("mse", "mse", 5, 6),
     ("pc", "pc", 5, 6),
     ("started", "started", 5, 11),
-    ("dur", "time", 7, 8),
+    ("dur", "time", 6, 6),
 )
 WIDE = 100  # from this many columns on, full start times and 4-decimal metrics
 _STAMP = re.compile(r"^(?P<stem>.+)-\d{8}-\d{6}(?P<k>-\d+)?$")
@@ -292,7 +292,7 @@ class RunTable(DataTable):
             Text(fmt.metric(_best(run, "mse"), digits), justify="right"),
             Text(fmt.metric(_best(run, "pc"), digits), justify="right"),
             started,
-            Text(fmt.duration(run_duration(run, self.clock())), justify="right"),
+            Text(fmt.duration_coarse(run_duration(run, self.clock())), justify="right"),
         ]
 
     def _widths(self, width: int) -> list[int | None]:

@@ -1,0 +1,135 @@
+"""One chart: a title line with the latest values and a textual-plot `PlotWidget` of one
+group of tags against step (noisy train curves drawn raw and dimmed, smoothed on top)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.css.query import NoMatches
+from textual.widgets import Static
+from textual_plot import HiResMode, NumericAxisFormatter, PlotWidget
+
+from fbtui.tb import ScalarSeries, smooth
+
+#: Line colours, from the 8 basic ANSI names (readable with 16 colours).
+LINE_STYLES = ("green", "yellow", "cyan", "magenta", "red", "blue")
+MAX_POINTS = 2000  # per line; more are thinned before plotting
+
+
+def thin(steps: np.ndarray, values: np.ndarray, limit: int = MAX_POINTS):
+    """At most ~`limit` points, evenly strided, always keeping the last one."""
+    n = len(steps)
+    if n <= limit:
+        return steps, values
+    idx = np.unique(np.append(np.linspace(0, n - 1, limit).astype(np.int64), n - 1))
+    return steps[idx], values[idx]
+
+
+def compact_number(x: float) -> str:
+    """A step count in at most ~5 cells: 950, 1.2k, 15k, 1.2M."""
+    a = abs(x)
+    for div, unit in ((1e6, "M"), (1e3, "k")):
+        if a >= div:
+            text = f"{x / div:.1f}".rstrip("0").rstrip(".")
+            return f"{text}{unit}"
+    return f"{x:.0f}" if float(x).is_integer() else f"{x:g}"
+
+
+class StepFormatter(NumericAxisFormatter):
+    """x ticks at nice steps, few enough for the chart's width, labelled compactly."""
+
+    def __init__(self) -> None:
+        self.max_ticks = 5
+
+    def get_ticks(self, min_: float, max_: float, max_ticks: int = 8) -> list[float]:
+        ticks = super().get_ticks(min_, max_, max_ticks)
+        while len(ticks) > self.max_ticks:
+            ticks = ticks[::2]
+        return ticks
+
+    def get_labels_for_ticks(self, ticks) -> list[str]:
+        return [compact_number(t) for t in ticks]
+
+
+class Chart(Vertical):
+    """A title line and a plot of one group of tags against step."""
+
+    def __init__(self, view: tuple[str, ...], data: dict[str, ScalarSeries], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.view = view
+        self.data = data
+        self._ready = False
+        self._title = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="chart-title")
+        plot = PlotWidget(allow_pan_and_zoom=False)
+        plot.can_focus = False
+        # set_reactive: the watchers need the plot's grid, which exists only once mounted
+        plot.set_reactive(PlotWidget.margin_top, 0)
+        plot.set_reactive(PlotWidget.margin_bottom, 1)
+        plot.set_reactive(PlotWidget.margin_left, 7)
+        self.x_formatter = StepFormatter()
+        plot.set_x_formatter(self.x_formatter)
+        yield plot
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._first_render)
+
+    def _first_render(self) -> None:
+        self._ready = True
+        self._paint()
+
+    def on_resize(self) -> None:
+        # a label takes up to 5 cells; keep two cells between neighbours
+        self.x_formatter.max_ticks = max(2, (self.size.width - 9) // 7)
+
+    def show(self, view: tuple[str, ...], data: dict[str, ScalarSeries]) -> None:
+        """Chart these tags (painted now, or as soon as the plot is mounted)."""
+        self.view, self.data = view, data
+        if self._ready:
+            self._paint()
+
+    def _paint(self) -> None:
+        if not self.is_attached:
+            return
+        try:
+            plot = self.query_one(PlotWidget)
+            plot.query_one("#legend")
+            title_box = self.query_one(".chart-title", Static)
+        except NoMatches:  # the plot composes on the next refresh
+            self.call_after_refresh(self._paint)
+            return
+        plot.clear()
+        title = Text()
+        for i, tag in enumerate(self.view):
+            style = LINE_STYLES[i % len(LINE_STYLES)]
+            series = self.data.get(tag)
+            if i:
+                title.append(" · ")
+            title.append(tag, style=f"bold {style}")
+            if series is None or not len(series):
+                continue
+            title.append(f" {_short(float(series.values[-1]))}")
+            # braille gives 2 dots per cell: more points than that only cost time
+            steps, values = thin(series.steps, series.values, max(64, 4 * self.size.width))
+            if tag.startswith("train/") and len(values) > 8:  # noisy: raw dim, smoothed bright
+                plot.plot(steps, values, line_style=f"dim {style}", hires_mode=HiResMode.BRAILLE)
+                values = smooth(values)
+            plot.plot(steps, values, line_style=style, hires_mode=HiResMode.BRAILLE)
+        title.no_wrap = True
+        title.overflow = "ellipsis"
+        if title.markup != self._title:
+            self._title = title.markup
+            title_box.update(title, layout=False)
+
+
+def _short(v: float) -> str:
+    if not math.isfinite(v):
+        return str(v)
+    a = abs(v)
+    return f"{v:.3g}" if a and (a < 1e-3 or a >= 1e4) else f"{v:.4f}".rstrip("0").rstrip(".")

@@ -199,3 +199,21 @@ def test_cli_check_names_what_is_broken(scut, breaker):
     assert res.exit_code == 2
     d = json.loads(res.stdout)
     assert not d["ok"] and any(needle in p for p in d["problems"])
+
+
+def test_data_check_never_imports_torch(scut):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "import fbtui.cli.data_cmd\n"
+        "from fbtui.cli.app import app\n"
+        f"r = CliRunner().invoke(app, ['data', 'check', {str(scut.root)!r}])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print(sorted(m for m in ('torch', 'torchvision', 'pandas') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -121,3 +121,20 @@ def test_unnormalized_and_denormalize(scut):
     norm = build_transform(AugmentCfg(), data, train=False)(img)
     assert torch.allclose(denormalize(norm), raw, atol=1e-5)
     assert torch.allclose(denormalize(norm.unsqueeze(0))[0], raw, atol=1e-5)
+
+
+def test_label_noise_same_in_persistent_workers(scut):
+    noisy, recs = _ds(scut, label_noise_std=0.3, seed=1)
+    loader = torch.utils.data.DataLoader(
+        noisy, batch_size=5, num_workers=1, persistent_workers=True
+    )
+
+    def epoch(e):
+        noisy.set_epoch(e)  # reaches the already running worker through shared memory
+        return torch.cat([b["score"] for b in loader]).tolist()
+
+    e0, e1 = epoch(0), epoch(1)
+    assert e0 != e1
+    plain, _ = _ds(scut, label_noise_std=0.3, seed=1)
+    plain.set_epoch(1)
+    assert [plain[i]["score"].item() for i in range(len(recs))] == pytest.approx(e1)

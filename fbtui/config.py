@@ -27,7 +27,11 @@ BACKBONES = (
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # strict: `epochs = "10"` or `hflip = "yes"` is a wrong type (DESIGN §5), not a value to
+    # guess at (an int still fills a float); nan/inf fit no knob, and `lr = inf` passed gt=0
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False
+    )
 
 
 class ExperimentCfg(_Section):

@@ -6,6 +6,18 @@ class UserError(Exception):
 
     exit_code = 2
 
+    def __init__(self, *args: object) -> None:
+        # A DataLoader worker re-raises our errors as type("Caught X in DataLoader worker
+        # ...\nOriginal Traceback ...: message"): keep the message, drop the traceback
+        # (a user error is one paragraph, never a traceback).
+        text = args[0] if len(args) == 1 and isinstance(args[0], str) else ""
+        if text.startswith("Caught ") and "\nOriginal Traceback" in text:
+            marker = f"{type(self).__module__}.{type(self).__qualname__}: "
+            at = text.rfind(marker)
+            if at >= 0:
+                args = (text[at + len(marker) :].rstrip("\n"),)
+        super().__init__(*args)
+
 
 class ConfigError(UserError):
     """An experiment file or override is invalid; the message names the file and dotted key."""

@@ -226,12 +226,14 @@ def _train_here(run_dir: Path, prepared=None) -> str:
 
 
 def _print_outcome(run_dir: Path, state: str) -> None:
+    from rich.markup import escape
+
     from fbtui.runs import describe
 
     info = describe(run_dir)
     b = info.best
     style = STATE_STYLE.get(state, "")
-    line = f"[{style}]{state}[/]: {run_dir}"
+    line = f"[{style}]{state}[/]: {escape(str(run_dir))}"
     if b:
         line += f"  best test mse {b.get('mse', float('nan')):.4f}  mae {b.get('mae', float('nan')):.4f}  pc {b.get('pc', float('nan')):.4f} (epoch {b.get('epoch')})"
     console.print(line)
@@ -329,6 +331,7 @@ def runs_cmd(
 ) -> None:
     """List run folders with state, epoch, best metrics, start time and duration."""
     from rich.table import Table
+    from rich.text import Text
 
     from fbtui.runs import list_runs
 
@@ -369,9 +372,9 @@ def runs_cmd(
             ep = f"{r.epoch}/{r.epochs}" if r.epochs else ""
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started)) if r.started else ""
         state = r.state + (f" ({r.error[:40]})" if r.state == "unreadable" else "")
-        table.add_row(
-            r.name,
-            f"[{STATE_STYLE.get(r.state, '')}]{state}[/]",
+        table.add_row(  # Text, not markup: names and errors may hold "[/]"
+            Text(r.name),
+            Text(state, style=STATE_STYLE.get(r.state, "")),
             ep,
             *cells,
             started,

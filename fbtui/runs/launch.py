@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fbtui.errors import RunError, UserError
 from fbtui.runs.layout import LOG
-from fbtui.runs.status import effective_state, pid_alive, read_status
+from fbtui.runs.status import UnreadableStatus, effective_state, pid_alive, read_status
 
 
 def spawn_worker(run_dir: Path, args: list[str] | None = None) -> int:
@@ -57,7 +57,8 @@ def stop_targets(status: dict) -> list[int]:
     the checkpoint) and exit, and their agent then exits cleanly; SIGTERM to the agent
     works too (it forwards it) but ends its log with a traceback. Before the ranks have
     registered, the agent is signalled and forwards the signal."""
-    pids = [p for p in (status.get("pids") or [status.get("pid")]) if isinstance(p, int)]
+    # pid 0 or -1 would signal a process group or every process of the user
+    pids = [p for p in (status.get("pids") or [status.get("pid")]) if isinstance(p, int) and p > 0]
     ranks = [r for r in status.get("ranks") or [] if isinstance(r, dict)]
     listed = {r.get("pid") for r in ranks}
     agents = {r.get("agent") for r in ranks if r.get("pid") in pids}
@@ -67,7 +68,10 @@ def stop_targets(status: dict) -> list[int]:
 def stop_run(run_dir: Path, wait: float = 0.0) -> str:
     """Ask a live run to stop (SIGTERM to every rank: it saves a checkpoint and becomes
     `stopped`). Returns the state after waiting up to `wait` seconds."""
-    status = read_status(run_dir)
+    try:
+        status = read_status(run_dir)
+    except UnreadableStatus as e:  # never signal pids read from a file we cannot trust
+        raise RunError(f"cannot stop {run_dir.name}: {e}") from None
     if not status:
         raise RunError(f"{run_dir}: no status.json, not an fbtui run")
     state = effective_state(status)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import tempfile
@@ -63,7 +64,67 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 
 def read_status(run_dir: Path) -> dict[str, Any] | None:
-    return read_json(Path(run_dir) / STATUS)
+    """A run's status.json; None when missing, UnreadableStatus when corrupt or when a
+    field has a type the trainer never writes (see `check_status`)."""
+    path = Path(run_dir) / STATUS
+    data = read_json(path)
+    if data is not None:
+        check_status(data, path)
+    return data
+
+
+_STR_FIELDS = ("host", "error", "device")
+_COUNT_FIELDS = ("epoch", "epochs", "step", "batch", "steps_per_epoch", "world_size")
+_TIME_FIELDS = ("started", "updated", "created")
+_NUM_FIELDS = ("lr", "img_per_s", "data_wait_frac")
+MAX_PID = 2**31  # pid_t; beyond it os.kill raises OverflowError
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _field_problem(key: str, v: Any) -> str | None:
+    """Why a status field cannot be trusted, or None. null means not known yet."""
+    if key == "state":
+        return None if isinstance(v, str) else "expected a string"
+    if v is None:
+        return None
+    if key in _STR_FIELDS and not isinstance(v, str):
+        return "expected a string"
+    if key == "pid" and not (_is_int(v) and 1 <= v < MAX_PID):
+        # 0 and negative pids would signal a process group, or every process, on stop
+        return "expected a process id (a positive integer)"
+    if key == "pids" and not (
+        isinstance(v, list) and all(_is_int(p) and 1 <= p < MAX_PID for p in v)
+    ):
+        return "expected a list of process ids"
+    if key == "ranks" and not (isinstance(v, list) and all(isinstance(r, dict) for r in v)):
+        return "expected a list of objects"
+    if key in _COUNT_FIELDS and not (_is_int(v) and v >= 0):
+        return "expected a count (an integer >= 0)"
+    if key in _TIME_FIELDS and not (
+        isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        and math.isfinite(v)
+        and 0 <= v < 1e11
+    ):
+        return "expected a time in seconds since 1970"
+    if key in _NUM_FIELDS and not (isinstance(v, (int, float)) and not isinstance(v, bool)):
+        return "expected a number"
+    if key in ("best", "last") and not isinstance(v, dict):
+        return "expected an object"
+    return None
+
+
+def check_status(data: dict[str, Any], path: Path | str = STATUS) -> None:
+    """Raise UnreadableStatus when a field that listings, the dashboard or `fbtui stop`
+    rely on has the wrong type (a hand-edited or corrupted file): better shown as
+    unreadable, naming the field, than crashing a view or signalling a wrong pid."""
+    for key, value in data.items():
+        why = _field_problem(key, value)
+        if why:
+            raise UnreadableStatus(f"{path}: field {key!r}: {why}, found {value!r:.60}")
 
 
 def pid_alive(pid: int) -> bool:

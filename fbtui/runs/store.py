@@ -10,7 +10,7 @@ from typing import Any
 
 from fbtui.errors import RunError
 from fbtui.runs.layout import CONFIG, EVENTS_GLOB, KFOLD, STATUS, SUMMARY
-from fbtui.runs.status import UnreadableStatus, effective_state, read_json
+from fbtui.runs.status import UnreadableStatus, effective_state, read_json, read_status
 
 MAX_DEPTH = 3  # runs root / sweep or k-fold parent / run
 SWEEP = "sweep.json"  # marks a sweep folder (fbtui.sweep); listed like a k-fold group
@@ -71,6 +71,37 @@ class RunInfo:
         }
 
 
+_config_checked: dict[Path, tuple[tuple[int, int], str]] = {}
+
+
+def config_problem(path: Path) -> str:
+    """Why a run's config.toml cannot be read ('' when it can, or is missing); each
+    version of the file is parsed once (listings repeat every few seconds)."""
+    import tomllib
+
+    try:
+        st = path.stat()
+    except OSError:
+        return ""
+    key = (st.st_mtime_ns, st.st_size)
+    hit = _config_checked.get(path)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    try:
+        tomllib.loads(path.read_text(encoding="utf-8"))
+        why = ""
+    except UnicodeDecodeError as e:
+        why = f"{path}: not a UTF-8 text file ({e.reason})"
+    except tomllib.TOMLDecodeError as e:
+        why = f"{path}: not valid TOML ({e})"
+    except OSError as e:
+        why = f"{path}: cannot read ({e.strerror})"
+    if len(_config_checked) > 4096:  # bounded, whatever the size of the runs root
+        _config_checked.clear()
+    _config_checked[path] = (key, why)
+    return why
+
+
 def _has_events_below(path: Path, depth: int = 2) -> bool:
     try:
         if any(path.glob(EVENTS_GLOB)):
@@ -89,13 +120,19 @@ def describe(path: Path, root: Path | None = None) -> RunInfo:
     if (path / STATUS).exists() or (path / CONFIG).exists():
         info = RunInfo(path=path, name=name, kind="fbtui")
         try:
-            status = read_json(path / STATUS) or {}
+            status = read_status(path) or {}
             summary = read_json(path / SUMMARY) or {}
         except UnreadableStatus as e:
             info.state, info.error = "unreadable", str(e)
             return info
         info.status, info.summary = status, summary
         info.state = effective_state(status) if status else "unknown"
+        bad_config = config_problem(path / CONFIG)
+        if bad_config:  # a live run keeps its state (it read the file when it started)
+            info.error = bad_config
+            if info.state != "running":
+                info.state = "unreadable"
+            return info
         started, updated = status.get("started"), status.get("updated")
         info.started = started if isinstance(started, (int, float)) else None
         info.updated = updated if isinstance(updated, (int, float)) else None

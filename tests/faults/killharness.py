@@ -180,12 +180,16 @@ def accumulator_scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
 def fbtui_scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
     from fbtui.tb import LogdirReader
 
-    reader = LogdirReader.load(run)
-    out = {}
-    for tag in reader.tags():
-        s = reader.scalars(tag)
-        out[tag] = list(zip(s.steps.tolist(), s.values.tolist(), strict=True))
-    return out
+    out = []
+    for fast in (True, False):  # the template fast path must agree with protobuf
+        reader = LogdirReader.load(run, fast=fast)
+        got = {}
+        for tag in reader.tags():
+            s = reader.scalars(tag)
+            got[tag] = list(zip(s.steps.tolist(), s.values.tolist(), strict=True))
+        out.append(got)
+    assert out[0] == out[1], "fbtui.tb fast path and protobuf path disagree"
+    return out[0]
 
 
 DETERMINISTIC = ("train/loss", "train/mse", "lr", "test/")

@@ -66,15 +66,32 @@ def _reason(e: BaseException) -> str:
     return text.replace(str(Path.cwd()) + "/", "")
 
 
+# The end-of-image marker a complete file of each format carries near its end.
+_END_MARKERS = {"JPEG": b"\xff\xd9", "PNG": b"IEND"}
+
+
 def header_problem(path: Path) -> str | None:
-    """Cheap check (header only, ~0.1 ms): None when PIL recognises the file, else why not."""
+    """Cheap check (~0.1 ms): None when PIL recognises the file, else why not.
+
+    A JPEG/PNG whose end-of-image marker is missing (the usual truncated download) is
+    then fully decoded, so a cut-off file is caught here too without decoding the rest.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as im:
                 w, h = im.size
+                fmt = im.format
         if w <= 0 or h <= 0:
             return f"empty image ({w}x{h})"
+        marker = _END_MARKERS.get(fmt or "")
+        if marker is not None:
+            with open(path, "rb") as f:
+                f.seek(0, 2)
+                f.seek(max(0, f.tell() - 64))
+                tail = f.read()
+            if marker not in tail:
+                return decode_problem(Path(path))  # trailing junk is legal: decode to be sure
         return None
     except FileNotFoundError:
         return "file not found"

@@ -210,3 +210,14 @@ def test_ratings_cache_is_used_and_invalidated(scut, tmp_path, monkeypatch):
     os.utime(xlsx, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # edited: parse again
     scut_mod.load_ratings(xlsx)
     assert calls == [xlsx]
+
+
+def test_truncated_jpeg_caught_on_open(scut):
+    p = scut.root / "Images" / "CF3.jpg"
+    data = p.read_bytes()
+    p.write_bytes(data[: int(len(data) * 0.8)])
+    with pytest.raises(DataError, match="CF3.jpg"):
+        open_dataset(scut.root)
+    # legal trailing bytes after the end marker are not a problem
+    p.write_bytes(data + b"\0" * 100)
+    assert "CF3.jpg" in open_dataset(scut.root).records

@@ -30,7 +30,9 @@ def duration_coarse(seconds: float | None) -> str:
         return f"{s // 60}m"
     if s < 86400:
         return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+    if s < 10 * 86400:
+        return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+    return f"{s // 86400}d"
 
 
 def started(ts: float | None) -> str:

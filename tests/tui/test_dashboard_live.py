@@ -202,6 +202,7 @@ async def test_points_appear_within_two_seconds_of_a_flush(tmp_path, experiments
 def test_durations():
     from fbtui.tui import fmt
 
+    assert fmt.duration_coarse(45 * 86400) == "45d"
     assert [fmt.duration_coarse(s) for s in (5, 59, 60, 3599, 3600, 6480, 90000)] == [
         "<1m",
         "<1m",

@@ -326,6 +326,36 @@ async def test_space_marks_runs(dashboard):
         assert [r.path.name for r in _table(app).marked_runs()] == _names(app)[:1]
 
 
+async def test_compare_marked_runs(dashboard):
+    from fbtui.tui.compare_screen import CompareScreen
+
+    app = dashboard()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await _select(pilot, "resnet18-20250615-090000")
+        await pilot.press("space")  # marks it, the cursor moves on
+        await _select(pilot, "old-script-logs")  # a plain logdir compares too
+        await pilot.press("space", "c")
+        await settle(pilot)
+        assert isinstance(app.screen, CompareScreen)
+        assert [p.name for p in app.screen.paths] == ["resnet18-20250615-090000", "old-script-logs"]
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, CompareScreen)
+
+
+async def test_compare_without_marks_uses_the_selected_run(dashboard):
+    from fbtui.tui.compare_screen import CompareScreen
+
+    app = dashboard()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("c")
+        await settle(pilot)
+        assert isinstance(app.screen, CompareScreen)
+        assert [p.name for p in app.screen.paths] == ["demo-20250615-113000"]
+
+
 # -- log and details -----------------------------------------------------------------------------
 
 

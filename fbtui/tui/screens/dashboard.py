@@ -97,7 +97,6 @@ class DashboardScreen(Screen):
         self.query_one("#filter").display = False
         self.query_one(RunTable).focus()
         self.refresh_runs()
-        self._import_gpu_panel()
         if self.settings.list_every_s:
             self.set_interval(self.settings.list_every_s, self.refresh_runs)
 
@@ -154,8 +153,8 @@ class DashboardScreen(Screen):
             self.notify(event.error, severity="error")
         first = not self._listed_once
         self._listed_once = True
-        if first:
-            self._mount_gpu_panel()
+        if first:  # once the runs are painted: the GPU panel's import must not delay them
+            self.call_after_refresh(self._import_gpu_panel)
         if self._pending_select is not None:
             if table.select_path(self._pending_select):
                 self._pending_select = None
@@ -419,4 +418,10 @@ class DashboardScreen(Screen):
             return
         from fbtui.tui.compare_screen import open_compare_screen
 
-        self.app.push_screen(open_compare_screen([r.path for r in runs]))
+        self.app.push_screen(
+            open_compare_screen(
+                [r.path for r in runs],
+                poll_every_s=None if self.settings.test_mode else 2.0,
+                test_mode=self.settings.test_mode,
+            )
+        )

@@ -17,7 +17,9 @@ from fbtui.tb import ScalarSeries, smooth
 
 #: Line colours, from the 8 basic ANSI names (readable with 16 colours).
 LINE_STYLES = ("green", "yellow", "cyan", "magenta", "red", "blue")
-MAX_POINTS = 2000  # per line; more are thinned before plotting
+# Per line; more are thinned before plotting. Braille has 2 dots per cell, so this is
+# enough for any chart up to 300 columns, and the cost of a repaint stays bounded.
+MAX_POINTS = 600
 
 
 def thin(steps: np.ndarray, values: np.ndarray, limit: int = MAX_POINTS):
@@ -84,9 +86,13 @@ class Chart(Vertical):
         self._ready = True
         self._paint()
 
-    def on_resize(self) -> None:
+    def _max_ticks(self) -> int:
         # a label takes up to 5 cells; keep two cells between neighbours
-        self.x_formatter.max_ticks = max(2, (self.size.width - 9) // 7)
+        return max(2, (self.size.width - 9) // 7) if self.size.width else 5
+
+    def on_resize(self) -> None:
+        if self._max_ticks() != self.x_formatter.max_ticks and self._ready:
+            self._paint()  # the ticks are drawn with the plot: draw it again
 
     def show(self, view: tuple[str, ...], data: dict[str, ScalarSeries]) -> None:
         """Chart these tags (painted now, or as soon as the plot is mounted)."""
@@ -104,6 +110,7 @@ class Chart(Vertical):
         except NoMatches:  # the plot composes on the next refresh
             self.call_after_refresh(self._paint)
             return
+        self.x_formatter.max_ticks = self._max_ticks()
         plot.clear()
         title = Text()
         for i, tag in enumerate(self.view):
@@ -115,11 +122,11 @@ class Chart(Vertical):
             if series is None or not len(series):
                 continue
             title.append(f" {_short(float(series.values[-1]))}")
-            # braille gives 2 dots per cell: more points than that only cost time
-            steps, values = thin(series.steps, series.values, max(64, 4 * self.size.width))
-            if tag.startswith("train/") and len(values) > 8:  # noisy: raw dim, smoothed bright
+            steps, values = thin(series.steps, series.values)
+            if tag.startswith("train/") and len(series) > 8:  # noisy: raw dim, smoothed bright
                 plot.plot(steps, values, line_style=f"dim {style}", hires_mode=HiResMode.BRAILLE)
-                values = smooth(values)
+                # smoothed over every point, then thinned like the raw line
+                steps, values = thin(series.steps, smooth(series.values))
             plot.plot(steps, values, line_style=style, hires_mode=HiResMode.BRAILLE)
         title.no_wrap = True
         title.overflow = "ellipsis"

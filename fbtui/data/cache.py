@@ -101,14 +101,18 @@ def cache_dir(base: str | Path | None = None) -> Path:
 def cache_key(paths: Sequence[str | Path], size: int) -> str:
     """Hash of (version, size, every file's resolved path, byte size and mtime), in order."""
     h = hashlib.sha256(f"fbtui-decoded v{CACHE_VERSION} {size}\n".encode())
+    folders: dict[Path, Path] = {}  # resolving is a few stat calls: once per folder
     for p in paths:
         p = Path(p)
+        folder = folders.get(p.parent)
+        if folder is None:
+            folder = folders[p.parent] = p.parent.resolve()
         try:
             st = p.stat()
             stamp = f"{st.st_size} {st.st_mtime_ns}"
         except OSError:
             stamp = "missing"
-        h.update(f"{p.resolve()}\0{stamp}\n".encode())
+        h.update(f"{folder / p.name}\0{stamp}\n".encode())
     return h.hexdigest()[:24]
 
 

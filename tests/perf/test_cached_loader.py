@@ -134,3 +134,20 @@ def test_training_run_with_memory_cache_is_complete(tmp_path, tiny_toml):
     assert summary["img_per_s"] > 0 and {"mse", "pc"} <= set(summary["best"])
     assert 'cache = "memory"' in (run / "config.toml").read_text()
     assert "decoded-image cache (memory)" in (run / "train.log").read_text()
+
+
+@pytest.mark.parametrize("cache", ["memory", "none"])
+def test_ddp_ranks_get_disjoint_slices_and_global_batch_scope(tiny_toml, cache):
+    cfg = load_config(
+        tiny_toml(n=60, extra=AUG), [f"data.cache={cache}", "train.batch_scope=global"]
+    )
+    prepared = prepare_data(cfg)
+    ranks = [build_loaders(cfg, prepared, torch.device("cpu"), r, 2) for r in (0, 1)]
+    assert all(L.train.batch_size == 8 for L in ranks)  # global 16 over 2 processes
+    for L in ranks:
+        L.set_epoch(3)
+    orders = [list(L.sampler) for L in ranks]
+    assert not set(orders[0]) & set(orders[1])
+    assert set(orders[0]) | set(orders[1]) == set(range(len(prepared.train)))
+    tests = [torch.cat([b["index"] for b in L.test]).tolist() for L in ranks]
+    assert sorted(tests[0] + tests[1]) == list(range(len(prepared.test)))

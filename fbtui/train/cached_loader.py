@@ -107,7 +107,10 @@ class CachedFaceDataset:
         """uint8 [B, 3, R, R] rows of the cache for samples `idx` (on the cache's device)."""
         rows = self.rows[idx]
         if self.images.device.type != "cpu":
-            return self.images.index_select(0, rows.to(self.images.device, non_blocking=True))
+            # pinned, so the copy is truly asynchronous (no wait for the queued GPU work)
+            return self.images.index_select(
+                0, rows.pin_memory().to(self.images.device, non_blocking=True)
+            )
         out = torch.empty((len(rows), *self.images.shape[1:]), dtype=torch.uint8, pin_memory=pin)
         return torch.index_select(self.images, 0, rows, out=out)
 
@@ -144,7 +147,10 @@ class CachedFaceDataset:
         if self.label_noise_std > 0:
             noise = torch.randn(len(idx), generator=g) * self.label_noise_std
             score = (score + noise).clamp_(1.0, 5.0)
-        return {"image": image, "score": score, "hist": self.hists[idx], "index": self.remap[idx]}
+        hist = self.hists[idx]
+        if device.type == "cuda":  # as DataLoader(pin_memory=True): async copies in the loop
+            score, hist = score.pin_memory(), hist.pin_memory()
+        return {"image": image, "score": score, "hist": hist, "index": self.remap[idx]}
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         b = self.batch([int(i)], epoch=self.epoch, number=int(i), stream=1)

@@ -47,21 +47,22 @@ def _spoil(root) -> dict[str, str]:
 
 
 def _truncate_one(root) -> str:
-    """Cut a JPEG where its header still reads (the cheap check at open passes) but its
-    pixels do not: only a full decode, in the data loader, finds it."""
+    """Cut a JPEG's pixel data but keep its end marker, so the check at open (header and
+    end marker) passes and only a full decode, in the data loader, finds it."""
     from fbtui.data.images import header_problem, load_image
     from fbtui.errors import DataError
 
     victim = sorted((root / "Images").iterdir())[5]
     data = victim.read_bytes()
     for keep in range(len(data) - 2, len(data) // 4, -8):
-        victim.write_bytes(data[:keep])
-        if header_problem(victim) is None:
-            try:
-                load_image(victim)
-            except DataError:
-                return victim.name
-    raise AssertionError("no cut of this JPEG passes the header check but fails to decode")
+        for cut in (data[:keep], data[:keep] + b"\xff\xd9"):
+            victim.write_bytes(cut)
+            if header_problem(victim) is None:
+                try:
+                    load_image(victim)
+                except DataError:
+                    return victim.name
+    raise AssertionError("no cut of this JPEG passes the open check but fails to decode")
 
 
 def test_data_check_lists_every_bad_image(tmp_path, pristine):

@@ -30,7 +30,8 @@ from fbtui.tb.writer import (
 CASE_SECONDS = 5.0  # generous on a loaded 2-core machine; a case takes milliseconds
 N_CASES = int(os.environ.get("FBTUI_FUZZ_EVENTS", "1000"))
 CASES = {"events": 0}
-TAGS = ("train/loss", "test/mse", "lr")
+# several tags of one length, as a real run has (the fast path hashes on length)
+TAGS = ("train/loss", "test/mse", "test/mae", "lr", "test_AF/mse", "test_AM/mse", "test_CM/mse")
 
 
 def _value(k: int, step: int) -> float:

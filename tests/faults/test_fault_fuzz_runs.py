@@ -238,3 +238,22 @@ def monkeypatch_session_gpu(tmp_path, monkeypatch):
     monkeypatch.setenv("FBTUI_FAKE_GPU", str(path))
     monkeypatch.setenv("TZ", "UTC")
     return path
+
+
+def test_runs_table_with_every_state(tmp_path):
+    """Found by the fuzzer: states without a colour ("unknown", "running (stale)",
+    "logdir") were read as rich markup and crashed `fbtui runs`; names were markup too."""
+    from fbtui.tb.writer import EventFileWriter, scalar_event
+
+    root = tmp_path / "runs"
+    make_folder(root, "nostate-20250615-120000", json.dumps({"epoch": 1}), None)
+    stale = {**fz.GOOD_STATUS, "state": "running", "host": "elsewhere", "updated": 1.0}
+    make_folder(root, "remote-20250615-120000", json.dumps(stale), None)
+    with EventFileWriter(root / "plain[bold]logs" / "events.out.tfevents.1.host") as w:
+        w.write_event(scalar_event("loss", 1.0, 1, 1.0))
+    res = runner.invoke(app, ["runs", "--runs-dir", str(root)])
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert "runs in" in res.output  # the table (80 columns: cells are cut, so no more)
+    listed = json.loads(runner.invoke(app, ["runs", "--runs-dir", str(root), "--json"]).output)
+    assert sorted(r["state"] for r in listed) == ["logdir", "running (stale)", "unknown"]
+    assert "plain[bold]logs" in {r["name"] for r in listed}

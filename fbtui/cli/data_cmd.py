@@ -21,6 +21,10 @@ def _print_report(rep) -> None:
     from rich.table import Table
 
     console.print(f"[bold]{rep.root}[/]  ({rep.format}; scores from {rep.source or '?'})")
+    if rep.synthetic:
+        console.print(
+            "[yellow]SYNTHETIC data: drawn faces rated by simulated raters, not SCUT-FBP5500[/]"
+        )
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="dim")
     t.add_column()

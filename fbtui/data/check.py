@@ -25,6 +25,7 @@ class CheckReport:
     root: str
     format: str
     source: str = ""  # where the scores come from
+    synthetic: bool = False  # written by `fbtui data synth` (drawn faces, simulated raters)
     images: int = 0  # image files found
     records: int = 0  # rated images
     groups: dict[str, int] = field(default_factory=dict)
@@ -222,8 +223,10 @@ def _check_scut(report: CheckReport, root: Path) -> DataSet | None:
         scan_scut,
         score_disagreements,
     )
+    from fbtui.data.synth import MARKER
 
     scan = scan_scut(root)  # raises only for what cannot be parsed at all
+    report.synthetic = (root / MARKER).is_file()
     report.warnings.extend(scan.notes)
     report.images = len(scan.images)
     for d in scan.image_dupes:

@@ -22,7 +22,7 @@ def test_report_fields_on_a_clean_set(scut):
     rep = check_dataset(scut.root)
     assert rep.ok, rep.problems
     d = rep.to_dict()
-    assert d["ok"] is True and d["problems"] == []
+    assert d["ok"] is True and d["problems"] == [] and d["synthetic"] is False
     assert rep.images == rep.records == 20
     assert rep.groups == {"AF": 6, "AM": 6, "CF": 4, "CM": 4}
     assert rep.raters == 60 and rep.raters_per_image == {"min": 60, "max": 60}

@@ -41,7 +41,7 @@ def test_layout_and_check(tmp_path):
     assert "SYNTHETIC" in (root / "README.txt").read_text()
     rep = check_dataset(root)
     assert rep.ok, rep.problems
-    assert rep.records == 50 and rep.groups == group_counts(50)
+    assert rep.synthetic and rep.records == 50 and rep.groups == group_counts(50)
     assert rep.raters == 60 and rep.raters_per_image == {"min": 60, "max": 60}
     assert rep.reratings and rep.reratings > 0
     assert rep.splits["60/40"] == {**rep.splits["60/40"], "train": 30, "test": 20, "overlap": 0}

@@ -436,6 +436,20 @@ def _plain(widget) -> str:
     return console.file.getvalue()
 
 
+async def test_keys_help(dashboard):
+    from fbtui.tui.screens.keys_help import KeysHelpScreen
+
+    app = dashboard()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, KeysHelpScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, KeysHelpScreen)
+
+
 # -- quit ------------------------------------------------------------------------------------------
 
 

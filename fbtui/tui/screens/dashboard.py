@@ -32,6 +32,7 @@ _RESUMABLE = {"stopped", "failed", "failed (lost)", "diverged"}
 class DashboardScreen(Screen):
     """Runs, live view, GPU panel, footer."""
 
+    # Footer order matters at 80 columns: what does not fit is listed by `?`.
     BINDINGS = [
         Binding("n", "new_run", "New"),
         Binding("s", "stop", "Stop"),
@@ -39,8 +40,10 @@ class DashboardScreen(Screen):
         Binding("c", "compare", "Compare"),
         Binding("l", "log", "Log"),
         Binding("slash", "filter", "Filter"),
-        Binding("o", "sort", "Sort"),
+        Binding("q", "app.quit", "Quit"),
         Binding("t", "tags", "Tags"),
+        Binding("question_mark", "keys", "Keys"),
+        Binding("o", "sort", "Sort", show=False),
         Binding("right_square_bracket", "next_chart", "Next chart", show=False),
         Binding("left_square_bracket", "prev_chart", "Prev chart", show=False),
         Binding("ctrl+r", "refresh", "Refresh", show=False),
@@ -275,6 +278,11 @@ class DashboardScreen(Screen):
                 panel.show_tag(tag)
 
         self.app.push_screen(TagPickerScreen(panel.tags, panel.latest_values()), chosen)
+
+    def action_keys(self) -> None:
+        from fbtui.tui.screens.keys_help import KeysHelpScreen
+
+        self.app.push_screen(KeysHelpScreen())
 
     def action_next_chart(self) -> None:
         self.query_one(MetricsPanel).cycle(1)

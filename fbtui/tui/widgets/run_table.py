@@ -133,7 +133,7 @@ class RunTable(DataTable):
 
     BINDINGS = [
         Binding("enter", "open", "Details"),
-        Binding("space", "toggle_mark", "Mark"),
+        Binding("space", "toggle_mark", "Mark", key_display="␣"),
     ]
 
     class Selected(Message):

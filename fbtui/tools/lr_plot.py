@@ -258,7 +258,7 @@ def describe(cfg, sched, size: TrainSize) -> list[str]:
             )
         )
     elif s.name in ("step", "multistep", "exponential"):
-        changes = [i for i in range(1, total) if plan[i] != plan[i - 1]]
+        changes = [i for i in range(max(1, sched.warmup), total) if plan[i] != plan[i - 1]]
         if changes and s.name != "exponential":
             out.append(
                 "lr changes at epochs "

@@ -96,6 +96,19 @@ async def test_alert_on_state_change(runs_copy, experiments_dir, fake_gpu):
         assert _table(app).runs[str(status_file.parent)].state == "diverged"
 
 
+async def test_finishing_is_announced(runs_copy, experiments_dir, fake_gpu):
+    app = make_app(runs_copy, experiments_dir, test_mode=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        run = runs_copy / "demo-20250615-113000"
+        status = json.loads((run / "status.json").read_text())
+        status["state"] = "finished"
+        (run / "status.json").write_text(json.dumps(status))
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert "demo-20250615-113000 finished: best test mse 0.1211" in _messages(app)
+
+
 async def test_watch_selects_the_run(dashboard, fixture_runs):
     app = dashboard(watch=fixture_runs / "mobilenet-20250614-150000")
     async with app.run_test(size=(80, 24)) as pilot:

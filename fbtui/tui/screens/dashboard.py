@@ -80,6 +80,7 @@ class DashboardScreen(Screen):
         self._gpu_ready = False
         self._lister = RunLister(settings.runs_dir)
         self._title = ""
+        self._states: dict[str, str] = {}  # run path -> state at the last listing
 
     # -- layout ---------------------------------------------------------------------------
 
@@ -193,6 +194,15 @@ class DashboardScreen(Screen):
         return self._pid_map
 
     def _notify_alerts(self, runs: list[RunInfo]) -> None:
+        if self._listed_once:  # a run seen live that finished while we watched
+            for run in runs:
+                if run.state == "finished" and self._states.get(str(run.path), "").startswith(
+                    "running"
+                ):
+                    mse = run.best.get("mse")
+                    best = f": best test mse {mse:.4f}" if isinstance(mse, (int, float)) else ""
+                    self.notify(f"{run.name} finished{best}", timeout=8)
+        self._states = {str(r.path): r.state for r in runs}
         fresh = []
         for run in runs:
             for alert in run_alerts(run):

@@ -398,6 +398,8 @@ class MetricsPanel(Widget):
                     style="bold yellow",
                 )
             )
+        elif state in ("failed", "failed (lost)", "diverged") and self.status.get("error"):
+            self._show_hint(Text(f"{state}: {self.status['error']}", style="red"))
         elif self._error:
             self._show_hint(Text(self._error, style="red"))
         else:

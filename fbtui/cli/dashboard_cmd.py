@@ -26,11 +26,12 @@ def dashboard(
     ),
 ) -> None:
     """Watch, start, stop and resume runs; quitting never stops training."""
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        fail("the dashboard needs a terminal; for scripts use `fbtui runs --json`")
     from fbtui.runs import resolve_run
-    from fbtui.tui.app import make_app
 
     root = runs_root(runs_dir)
     watch_path = resolve_run(watch, root) if watch else None  # a bad name: exit 2, no UI
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        fail("the dashboard needs a terminal; for scripts use `fbtui runs --json`")
+    from fbtui.tui.app import make_app
+
     make_app(root, experiments, watch=watch_path, theme=theme).run()

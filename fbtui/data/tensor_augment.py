@@ -193,12 +193,21 @@ def _source_index(spec: AugmentSpec, p: AugmentParams, device) -> tuple[torch.Te
     return src_c.add_(src_r, alpha=R + 2).to(torch.int64), True
 
 
-def geometry(x: torch.Tensor, spec: AugmentSpec, p: AugmentParams) -> torch.Tensor:
-    """Rotation, padding + crop and flip of uint8 [B, 3, R, R] -> uint8 [B, 3, G, G]."""
-    B, C, R, _ = x.shape
+def geometry(
+    x: torch.Tensor, spec: AugmentSpec, p: AugmentParams, rows: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Rotation, padding + crop and flip of uint8 [B, 3, R, R] -> uint8 [B, 3, G, G].
+
+    `rows`: take images x[rows] (x being, e.g., the whole cache) without gathering them
+    into a batch first."""
+    B = len(rows) if rows is not None else x.shape[0]
     G = spec.geo_size
     pad = spec.pad if (spec.train and spec.crop == "random") else 0
     rotating = spec.train and spec.rotation > 0 and bool((p.angle != 0).any())
+    if not rotating and x.device.type == "cpu":
+        return _windows(x, spec, p, rows, pad)
+    if rows is not None:
+        x = x.index_select(0, rows.to(x.device))
     if B and pad == 0 and not rotating and not bool(p.flip.any()):
         t0, l0 = int(p.top[0]), int(p.left[0])
         if bool((p.top == t0).all()) and bool((p.left == l0).all()):
@@ -206,9 +215,35 @@ def geometry(x: torch.Tensor, spec: AugmentSpec, p: AugmentParams) -> torch.Tens
     idx, bordered = _source_index(spec, p, x.device)
     if bordered:
         x = F.pad(x, (1, 1, 1, 1))
-    src = x.reshape(B, C, -1)
-    out = torch.gather(src, 2, idx.reshape(B, 1, G * G).expand(B, C, G * G))
-    return out.view(B, C, G, G)
+    src = x.reshape(B, 3, -1)
+    out = torch.gather(src, 2, idx.reshape(B, 1, G * G).expand(B, 3, G * G))
+    return out.view(B, 3, G, G)
+
+
+def _windows(x, spec: AugmentSpec, p: AugmentParams, rows, pad: int) -> torch.Tensor:
+    """Crop/pad/flip without rotation on the CPU: each image is a window of its source,
+    copied with one strided copy (cheaper there than building a gather index)."""
+    R, G = x.shape[-1], spec.geo_size
+    B = len(p)
+    out = torch.empty((B, 3, G, G), dtype=torch.uint8)
+    tops, lefts, flips = p.top.tolist(), p.left.tolist(), p.flip.tolist()
+    picks = rows.tolist() if rows is not None else range(B)
+    for i, k in enumerate(picks):
+        top, left = tops[i] - pad, lefts[i] - pad  # window origin in the R x R image
+        r0, r1 = max(0, -top), min(G, R - top)  # output rows that fall inside the image
+        c0, c1 = max(0, -left), min(G, R - left)
+        src = x[k, :, top + r0 : top + r1, left + c0 : left + c1]
+        if flips[i]:  # output column u shows crop column G - 1 - u
+            c0, c1 = G - c1, G - c0
+            src = src.flip(-1)
+        dst = out[i]
+        dst[:, r0:r1, c0:c1] = src
+        if r0 > 0 or r1 < G or c0 > 0 or c1 < G:  # the zero padding
+            dst[:, :r0].zero_()
+            dst[:, r1:].zero_()
+            dst[:, r0:r1, :c0].zero_()
+            dst[:, r0:r1, c1:].zero_()
+    return out
 
 
 # -- colour -----------------------------------------------------------------------------
@@ -364,9 +399,11 @@ class BatchAugment:
         params: AugmentParams | None = None,
         out: torch.Tensor | None = None,
         as_uint8: bool = False,
+        rows: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Augment a batch into float32 [B, 3, S, S], normalised.
 
+        `rows`: the batch is x[rows] (x being the whole cache), read in place.
         `as_uint8`: stop before the normalisation and give uint8 pixels, rounded as PIL
         rounds (4x smaller to ship from a worker process; `normalize()` finishes them).
         `out` receives the result when given (e.g. a shared-memory tensor in a worker)."""
@@ -374,7 +411,7 @@ class BatchAugment:
         R, S = spec.resize, spec.size
         if x.dim() != 4 or tuple(x.shape[1:]) != (3, R, R):
             raise ValueError(f"expected uint8 [B, 3, {R}, {R}] images, got {tuple(x.shape)}")
-        B = x.shape[0]
+        B = len(rows) if rows is not None else x.shape[0]
         p = params if params is not None else self.sample(B, generator)
         if out is None:
             dtype = torch.uint8 if as_uint8 else torch.float32
@@ -382,7 +419,8 @@ class BatchAugment:
         chunk = self.chunk or (B if x.device.type != "cpu" else 8)
         for i in range(0, B, max(1, chunk)):
             j = min(B, i + chunk)
-            self._run(x[i:j], p.select(slice(i, j)), out[i:j], as_uint8)
+            part = (x, rows[i:j]) if rows is not None else (x[i:j], None)
+            self._run(*part, p.select(slice(i, j)), out[i:j], as_uint8)
         return out
 
     def normalize(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -394,10 +432,10 @@ class BatchAugment:
         torch.addcmul(b, x.reshape(n, 3, -1), a, out=out.view(n, 3, -1))
         return out
 
-    def _run(self, x: torch.Tensor, p: AugmentParams, out: torch.Tensor, as_uint8: bool) -> None:
+    def _run(self, x, rows, p: AugmentParams, out: torch.Tensor, as_uint8: bool) -> None:
         spec = self.spec
-        n, S = x.shape[0], spec.size
-        g = geometry(x, spec, p)  # uint8 [n, 3, G, G]
+        n, S = len(p), spec.size
+        g = geometry(x, spec, p, rows)  # uint8 [n, 3, G, G]
         if spec.geo_size != S:  # crop = "none": the final Resize(S)
             g = F.interpolate(
                 g.float(), size=(S, S), mode="bilinear", antialias=True, align_corners=False

@@ -128,19 +128,25 @@ class CachedFaceDataset:
         `shared`: write the images straight into shared memory (in a worker process)."""
         idx = torch.as_tensor(idx, dtype=torch.int64)
         device = device or self.images.device
-        x = pixels if pixels is not None else self.gather(idx)
-        x = x.to(device, non_blocking=True)
         g = torch.Generator().manual_seed(batch_seed(self.seed, epoch, number, stream))
-        # On the CPU the pixels are rounded to uint8 before the normalisation, as the PIL
-        # path does, whether a worker or this process augments: same batches either way,
-        # and a worker ships 4x fewer bytes. On a GPU all stays float.
-        as_uint8 = x.device.type == "cpu"
+        spec = self.augment.spec
+        if pixels is None and self.images.device.type == "cpu" and device.type == "cpu":
+            x, rows = self.images, self.rows[idx]  # read the cache rows in place
+        else:
+            x = pixels if pixels is not None else self.gather(idx)
+            x, rows = x.to(device, non_blocking=True), None
+        # Where pixels get fractional values (colour jitter, a final resize), the CPU
+        # rounds them to uint8 before the normalisation, as the PIL path does, whether a
+        # worker or this process augments: same batches either way. A worker always ships
+        # uint8 (4x fewer bytes). On a GPU everything stays float.
+        fractional = (spec.train and spec.jitter) or spec.geo_size != spec.size
+        as_uint8 = x.device.type == "cpu" and (shared or fractional)
         out = None
         if shared:
-            S = self.augment.spec.size
+            S = spec.size
             storage = torch.UntypedStorage._new_shared(len(idx) * 3 * S * S)
             out = torch.empty(0, dtype=torch.uint8).set_(storage).view(len(idx), 3, S, S)
-        image = self.augment(x, generator=g, out=out, as_uint8=as_uint8)
+        image = self.augment(x, generator=g, out=out, as_uint8=as_uint8, rows=rows)
         if as_uint8 and not shared:
             image = self.augment.normalize(image)
         score = self.scores[idx]

@@ -27,7 +27,7 @@ from fbtui.errors import ConfigError
 
 load_commands()
 runner = CliRunner()
-N_CASES = int(os.environ.get("FBTUI_FUZZ_EXPERIMENTS", "250"))
+N_CASES = int(os.environ.get("FBTUI_FUZZ_EXPERIMENTS", "150"))
 CASES = {"experiments": 0, "syntax": 0}
 
 BASE = {
@@ -218,7 +218,8 @@ def test_invalid_experiment_exit_2_names_the_key(case):
 
 
 @pytest.mark.soak
-@settings(max_examples=1500, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@pytest.mark.timeout(1200)
+@settings(max_examples=600, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(case=invalid_experiments())
 def test_invalid_experiment_exit_2_names_the_key_soak(case):
     check_invalid(case)

@@ -99,7 +99,7 @@ def make_folder(root: Path, name: str, status_content, config_content) -> Path:
 
 
 @settings(
-    max_examples=int(os.environ.get("FBTUI_FUZZ_RUNS", "300")),
+    max_examples=int(os.environ.get("FBTUI_FUZZ_RUNS", "150")),
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
@@ -110,7 +110,8 @@ def test_fuzzed_run_folder_never_crashes_runs(status, config):
 
 
 @pytest.mark.soak
-@settings(max_examples=2000, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@pytest.mark.timeout(1200)
+@settings(max_examples=600, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(status=fz.status_texts(), config=st.one_of(st.none(), fz.config_texts()))
 def test_fuzzed_run_folder_never_crashes_runs_soak(status, config):
     check_folder(status, config)
@@ -144,7 +145,7 @@ def test_fuzz_case_count():
     """Runs after the fuzz test in the same file: hypothesis really ran the cases."""
     if CASES["status"] == 0:
         pytest.skip("the fuzz test did not run in this process")
-    assert CASES["status"] >= min(300, int(os.environ.get("FBTUI_FUZZ_RUNS", "300")))
+    assert CASES["status"] >= int(os.environ.get("FBTUI_FUZZ_RUNS", "150"))
     print(f"fuzzed run folders (CLI): {CASES['status']}")
 
 
@@ -166,7 +167,7 @@ async def _settle(pilot, rounds: int = 40) -> None:
     await pilot.pause()
 
 
-@settings(max_examples=3, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=2, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(
     folders=st.lists(
         st.tuples(fz.status_texts(), st.one_of(st.none(), fz.config_texts())),
@@ -179,7 +180,8 @@ def test_dashboard_over_fuzzed_folders(folders, monkeypatch_session_gpu):
 
 
 @pytest.mark.soak
-@settings(max_examples=12, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@pytest.mark.timeout(1200)
+@settings(max_examples=6, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(
     folders=st.lists(
         st.tuples(fz.status_texts(), st.one_of(st.none(), fz.config_texts())),

@@ -138,7 +138,10 @@ async def _dashboards(root: Path, exp: Path, proc: subprocess.Popen, w: Watch) -
 
 @pytest.mark.parametrize(
     "epochs, sample_sleep",
-    [pytest.param(3, 0.004, id="quick"), pytest.param(8, 0.012, id="long", marks=pytest.mark.soak)],
+    [
+        pytest.param(2, 0.003, id="quick"),
+        pytest.param(8, 0.012, id="long", marks=[pytest.mark.soak, pytest.mark.timeout(1200)]),
+    ],
 )
 def test_two_dashboards_and_runs_while_a_run_writes(
     tmp_path, tiny_toml, monkeypatch, epochs, sample_sleep

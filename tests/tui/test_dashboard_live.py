@@ -213,3 +213,16 @@ def test_durations():
         "1d01h",
     ]
     assert fmt.duration(6480) == "1:48:00" and fmt.duration(None) == ""
+
+
+def test_chart_y_range():
+    import numpy as np
+
+    from fbtui.tui.widgets.chart import chart_y_range
+
+    assert chart_y_range([np.full(5, 0.002)]) == pytest.approx((0.001, 0.003))
+    assert chart_y_range([np.zeros(3)]) == (-1.0, 1.0)
+    assert chart_y_range([]) == (None, None)
+    # a first spike (an outlier) does not squash the rest of the curve
+    lo, hi = chart_y_range([np.array([50.0] + [1.0 + 0.01 * i for i in range(100)])])
+    assert hi < 5

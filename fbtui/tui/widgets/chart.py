@@ -13,7 +13,7 @@ from textual.css.query import NoMatches
 from textual.widgets import Static
 from textual_plot import HiResMode, NumericAxisFormatter, PlotWidget
 
-from fbtui.tb import ScalarSeries, smooth
+from fbtui.tb import ScalarSeries, smooth, y_range
 
 #: Line colours, from the 8 basic ANSI names (readable with 16 colours).
 LINE_STYLES = ("green", "yellow", "cyan", "magenta", "red", "blue")
@@ -113,6 +113,7 @@ class Chart(Vertical):
         self.x_formatter.max_ticks = self._max_ticks()
         plot.clear()
         title = Text()
+        shown: list[np.ndarray] = []
         for i, tag in enumerate(self.view):
             style = LINE_STYLES[i % len(LINE_STYLES)]
             series = self.data.get(tag)
@@ -122,17 +123,34 @@ class Chart(Vertical):
             if series is None or not len(series):
                 continue
             title.append(f" {_short(float(series.values[-1]))}")
+            shown.append(series.values)
             steps, values = thin(series.steps, series.values)
             if tag.startswith("train/") and len(series) > 8:  # noisy: raw dim, smoothed bright
                 plot.plot(steps, values, line_style=f"dim {style}", hires_mode=HiResMode.BRAILLE)
                 # smoothed over every point, then thinned like the raw line
                 steps, values = thin(series.steps, smooth(series.values))
             plot.plot(steps, values, line_style=style, hires_mode=HiResMode.BRAILLE)
+        plot.set_ylimits(*chart_y_range(shown))
         title.no_wrap = True
         title.overflow = "ellipsis"
         if title.markup != self._title:
             self._title = title.markup
             title_box.update(title, layout=False)
+
+
+def chart_y_range(series: list[np.ndarray]) -> tuple[float | None, float | None]:
+    """TensorBoard's y range (outliers beyond the 5th-95th percentiles ignored, padded),
+    except that a flat line (a constant learning rate) gets a range around its value."""
+    if not series:
+        return None, None
+    values = np.concatenate(series)
+    finite = values[np.isfinite(values)]
+    if len(finite) == 0:
+        return None, None
+    lo, hi = float(finite.min()), float(finite.max())
+    if hi - lo <= 1e-12 * max(1.0, abs(hi)):
+        return (lo * 0.5, lo * 1.5) if lo > 0 else (lo * 1.5, lo * 0.5) if lo < 0 else (-1.0, 1.0)
+    return y_range(finite)
 
 
 def _short(v: float) -> str:

@@ -307,8 +307,10 @@ FAKE_GPU = {
 
 
 @pytest.fixture(scope="session")
-def fixture_base(tmp_path_factory) -> Path:
-    """A folder holding `runs/` (the eight fixed runs) and `experiments/`, built once."""
+def fixture_base(tmp_path_factory):
+    """A folder holding `runs/` (the eight fixed runs) and `experiments/`, built once.
+    Local time is UTC while it lives (start times in the table and the snapshots)."""
+    old_tz = os.environ.get("TZ")
     os.environ["TZ"] = "UTC"
     time.tzset()
     base = tmp_path_factory.mktemp("tui")
@@ -319,7 +321,12 @@ def fixture_base(tmp_path_factory) -> Path:
         '[experiment]\nname = "demo"\nnotes = "tiny CNN, synthetic faces"\n'
     )
     (exp / "sweep-lr.toml").write_text('[experiment]\nname = "sweep"\nnotes = "lr sweep base"\n')
-    return base
+    yield base
+    if old_tz is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = old_tz
+    time.tzset()
 
 
 @pytest.fixture(scope="session")

@@ -195,7 +195,7 @@ async def test_new_run_launches_detached(runs_copy, experiments_dir, fake_gpu, f
         await settle(pilot)
         assert isinstance(app.screen, NewRunScreen)
         await pilot.press("enter")  # the first experiment: demo.toml
-        await pilot.press(*"train.lr=0.04 model.dropout=0.5", "enter")
+        await pilot.press(*"train.lr=0.04 experiment.notes=quick", "enter")  # q types
         await settle(pilot)
         assert fake_launch == [
             [
@@ -207,7 +207,7 @@ async def test_new_run_launches_detached(runs_copy, experiments_dir, fake_gpu, f
                 "--set",
                 "train.lr=0.04",
                 "--set",
-                "model.dropout=0.5",
+                "experiment.notes=quick",
             ]
         ]
         assert not isinstance(app.screen, NewRunScreen)
@@ -226,6 +226,9 @@ async def test_new_run_rejects_bad_overrides(runs_copy, experiments_dir, fake_gp
         await pilot.press("escape")
         await settle(pilot)
         assert not isinstance(app.screen, NewRunScreen)
+        await pilot.press("n", "q")  # q closes a dialog, it does not quit the dashboard
+        await settle(pilot)
+        assert not isinstance(app.screen, NewRunScreen) and app.is_running
         assert fake_launch == []
 
 

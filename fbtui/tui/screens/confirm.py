@@ -15,7 +15,7 @@ class ConfirmScreen(ModalScreen[bool]):
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
         Binding("n", "answer(False)", "No"),
-        Binding("escape", "answer(False)", "Cancel", show=False),
+        Binding("escape,q", "answer(False)", "Cancel", show=False),
     ]
 
     def __init__(self, question: str) -> None:

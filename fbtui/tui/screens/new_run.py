@@ -49,7 +49,7 @@ def parse_overrides(text: str) -> list[str]:
 class NewRunScreen(ModalScreen[tuple[Path, list[str]] | None]):
     """Dismisses with (experiment file, overrides), or None on escape."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape,q", "cancel", "Cancel")]  # q: not the app's quit
 
     def __init__(self, experiments_dir: Path, *, blink: bool = True) -> None:
         super().__init__()

@@ -15,7 +15,7 @@ from fbtui.tui import fmt
 class TagPickerScreen(ModalScreen[str | None]):
     """An option list of tags with their latest values; enter picks, escape cancels."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape,q", "cancel", "Cancel")]  # q: not the app's quit
 
     def __init__(self, tags: list[str], latest: dict[str, float] | None = None) -> None:
         super().__init__()

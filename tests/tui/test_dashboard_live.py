@@ -226,3 +226,10 @@ def test_chart_y_range():
     # a first spike (an outlier) does not squash the rest of the curve
     lo, hi = chart_y_range([np.array([50.0] + [1.0 + 0.01 * i for i in range(100)])])
     assert hi < 5
+
+
+def test_sixteen_colour_terminals_get_the_ansi_theme():
+    from fbtui.tui.app import pick_theme
+
+    assert pick_theme("standard") == "ansi-dark"  # TERM=xterm
+    assert pick_theme("256") == pick_theme("truecolor") == pick_theme(None) == "textual-dark"

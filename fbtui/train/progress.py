@@ -29,6 +29,7 @@ class RichReporter(Reporter):
             f"[bold]run[/] {run_dir}  ([dim]{cfg.model.backbone}, {cfg.model.head} head, {cfg.train.optimizer} lr {cfg.train.lr:g}, {cfg.schedule.name}[/])"
         )
         self.spe = steps_per_epoch
+        self.cached = cfg.data.cache != "none"
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(bar_width=None),
@@ -58,7 +59,11 @@ class RichReporter(Reporter):
             self.warned_input = True
             self.message(
                 f"[yellow]input-bound:[/] {values['perf/data_wait_frac']:.0%} of step time waits for data; "
-                'raise data.num_workers or set data.cache = "memory"'
+                + (
+                    "raise data.num_workers"
+                    if self.cached
+                    else 'raise data.num_workers or set data.cache = "memory"'
+                )
             )
 
     def epoch(self, epoch: int, metrics: dict[str, float], best: dict[str, float]) -> None:

@@ -5,9 +5,10 @@ can be aimed at a moment that is otherwise a few milliseconds wide. Hooks, by en
 
 * FAULT_SAMPLE_SLEEP=S  every training sample takes S more seconds to load (a slower loop,
   so that kills at random times land in every phase; the data themselves are unchanged).
-* FAULT_STALL_SAVE=K:WHERE  the K-th checkpoint write of this process stalls for good:
-  WHERE = "mid" after half of the bytes reached the temporary file (before fsync and
-  os.replace), "after" once the checkpoint is in place (before the trainer goes on).
+* FAULT_STALL_SAVE=EPOCH:WHICH:WHERE  the first write of checkpoint WHICH (best, last or
+  any) whose state is at epoch >= EPOCH stalls for good: WHERE = "mid" after half of the
+  bytes reached the temporary file (before fsync and os.replace), "after" once the
+  checkpoint is in place (before the trainer goes on).
   FAULT_MARKER=path is created when the stall begins, so the test knows when to kill.
 
 Torch uses one thread, so that every process of a test computes bit-identical results.
@@ -41,10 +42,14 @@ def _install_hooks() -> None:
     stall = os.environ.get("FAULT_STALL_SAVE", "")
     if not stall:
         return
-    k, where = stall.split(":")
-    target = int(k)
+    min_epoch, which, where = stall.split(":")
     marker = Path(os.environ["FAULT_MARKER"])
-    count = [0]
+
+    def aimed_at(state, path) -> bool:
+        """The first write of a `which` checkpoint (best, last, any) for epoch >= min_epoch."""
+        name = Path(path).name
+        right_file = which == "any" or f"{which}.pt" in name
+        return right_file and int(state.get("epoch", -1)) >= int(min_epoch)
 
     def stall_now(what: str) -> None:
         marker.write_text(what)
@@ -64,15 +69,15 @@ def _install_hooks() -> None:
                 return getattr(real_torch, name)
 
             def save(self, obj, f, *a, **kw):
-                count[0] += 1
-                if count[0] != target:
+                path = os.readlink(f"/proc/self/fd/{f.fileno()}")  # the temporary file
+                if not aimed_at(obj, path):
                     return real_torch.save(obj, f, *a, **kw)
                 buf = io.BytesIO()
                 real_torch.save(obj, buf, *a, **kw)
                 data = buf.getvalue()
                 f.write(data[: len(data) // 2])
                 f.flush()
-                stall_now(f"mid {getattr(f, 'name', '?')}")
+                stall_now(f"mid-write of {Path(path).name} (epoch {obj.get('epoch')})")
 
         ckpt_mod.torch = HalfWrite()
     else:
@@ -80,9 +85,8 @@ def _install_hooks() -> None:
 
         def save_then_stall(state, path):
             real_save(state, path)
-            count[0] += 1
-            if count[0] == target:
-                stall_now(f"after {path}")
+            if aimed_at(state, path):
+                stall_now(f"after {Path(path).name} (epoch {state.get('epoch')})")
 
         trainer_mod.save_checkpoint = save_then_stall
 

@@ -60,13 +60,21 @@ def wait_for(pred, timeout: float, proc: subprocess.Popen | None = None) -> bool
 
 @dataclass
 class Kill:
-    """One planned kill: `how` is "startup" (a random time after the process starts),
-    "time" (a random time after the trainer is running), "mid" (inside the write of the
-    k-th checkpoint of the process) or "after" (just after the k-th checkpoint landed)."""
+    """One planned kill, aimed at a moment of epoch `epoch` (0-based) of the run:
+
+    * "startup": `delay` seconds after the process starts (imports, set-up);
+    * "time": `frac` of an epoch after the run reported epoch `epoch` begun (status.json is
+      written right after each epoch's checkpoint): a random point of its loop, its
+      evaluation or its checkpoint writes;
+    * "mid": half-way through writing checkpoint `which` (best, last, any) at the end of
+      epoch `epoch` (before fsync and os.replace);
+    * "after": just after that checkpoint landed, before the trainer goes on."""
 
     how: str
+    epoch: int = 0
     delay: float = 0.0
-    k: int = 0
+    frac: float = 0.0
+    which: str = "any"
 
 
 @dataclass
@@ -75,19 +83,22 @@ class KillLog:
     resumes: int = 0
     checkpoints_loaded: int = 0
     stale_tmp_seen: int = 0
+    epochs_reached: list[int] = field(default_factory=list)  # checkpointed epoch after each
 
 
-def plan(n: int, rng: random.Random, stall_every: int = 3) -> list[Kill]:
-    """n kills: every `stall_every`-th inside or just after a checkpoint write, two at
-    start-up, the rest at random moments of the training loop."""
+def plan(n: int, epochs: int, rng: random.Random) -> list[Kill]:
+    """n kills spread over the run (kill i aims at about epoch i * (epochs - 1) / n): two at
+    start-up, a third inside or just after a checkpoint write, the rest at random moments."""
     out: list[Kill] = []
     for i in range(n):
-        if i % stall_every == 0:
-            out.append(Kill(rng.choice(["mid", "after", "mid"]), k=rng.randint(1, 2)))
+        epoch = min(epochs - 2, i * (epochs - 1) // n)
+        if i % 3 == 0:
+            how = rng.choice(["mid", "mid", "after"])
+            out.append(Kill(how, epoch=epoch, which=rng.choice(["best", "last", "last", "any"])))
         elif i in (1, n - 2) and n > 4:
-            out.append(Kill("startup", delay=rng.uniform(0.2, 2.0)))
+            out.append(Kill("startup", epoch=epoch, delay=rng.uniform(0.2, 2.0)))
         else:
-            out.append(Kill("time", delay=rng.uniform(0.0, 2.5)))
+            out.append(Kill("time", epoch=epoch, frac=rng.uniform(0.0, 0.95)))
     return out
 
 
@@ -103,23 +114,32 @@ def check_checkpoints(run: Path, log: KillLog) -> None:
 
 
 def kill_cycle(
-    args: list[str], run_of, kill: Kill, tmp: Path, env: dict[str, str], epochs: int
+    args: list[str],
+    run_of,
+    kill: Kill,
+    tmp: Path,
+    env: dict[str, str],
+    epoch_s: float,
+    epochs: int,
 ) -> tuple[str, subprocess.Popen]:
-    """Start one process, kill it as planned; returns (what was hit, the process)."""
+    """Start one process, kill it as planned; returns (what was hit, the process).
+
+    A run resumes from its last checkpoint, so the target is never before it: a kill aimed
+    at an epoch the run has already checkpointed lands in the next one instead."""
     marker = tmp / f"marker-{time.monotonic_ns()}"
     extra = dict(env)
-    remaining = None
     run = run_of()
-    if run is not None:
-        remaining = epochs - int(status(run).get("epoch") or 0)
-    how, k = kill.how, kill.k
-    if remaining is not None and how in ("mid", "after", "time"):
-        if remaining <= 0:  # only the summary is left to write: no checkpoint to aim at
-            how = "startup"
-        elif remaining <= 2 and how != "time":
-            how, k = "mid", 1  # the one write that is sure to come: last.pt
+    done = int(status(run).get("epoch") or 0) if run is not None else 0
+    target = max(kill.epoch, done)
+    how, frac = kill.how, kill.frac
+    if done >= epochs:  # every epoch is checkpointed, the summary is not: no write to aim at
+        how = "startup"
+    elif done == epochs - 1 and how == "time":
+        frac *= 0.5  # the last epoch: the kill must land before the run finishes
     if how in ("mid", "after"):
-        extra["FAULT_STALL_SAVE"] = f"{k}:{how}"
+        # "best" is only written when the test loss improved: aim at any file then
+        which = kill.which if kill.which == "last" else "any"
+        extra["FAULT_STALL_SAVE"] = f"{target + 1}:{which}:{how}"
         extra["FAULT_MARKER"] = str(marker)
     proc = spawn(args, extra, tmp / "procs.log")
     started = time.monotonic()
@@ -128,24 +148,22 @@ def kill_cycle(
             time.sleep(kill.delay if how == kill.how else min(kill.delay, 0.5))
             hit = "startup"
         elif how in ("mid", "after"):
-            assert wait_for(marker.exists, 300, proc), f"no stall marker (exit {proc.poll()})"
-            hit = f"{how}-save {marker.read_text().split('/')[-1]}"
+            assert wait_for(marker.exists, 600, proc), f"no stall marker (exit {proc.poll()})"
+            hit = marker.read_text()
         else:
 
-            def running() -> bool:
+            def reached() -> bool:
                 r = run_of()
+                st = status(r) if r is not None else {}
                 return (
-                    r is not None
-                    and status(r).get("pid") == proc.pid
-                    and (status(r).get("state") == "running")
+                    st.get("pid") == proc.pid
+                    and st.get("state") == "running"
+                    and int(st.get("epoch") or 0) >= target
                 )
 
-            assert wait_for(running, 300, proc), f"trainer never ran (exit {proc.poll()})"
-            # near the end, aim early: the run must still be unfinished at the kill
-            delay = kill.delay if remaining is None or remaining > 3 else kill.delay * 0.1
-            time.sleep(delay)
-            st = status(run_of())
-            hit = f"time epoch {st.get('epoch')} step {st.get('step')}"
+            assert wait_for(reached, 600, proc), f"never reached epoch {target} ({proc.poll()})"
+            time.sleep(frac * epoch_s)
+            hit = f"{frac:.2f} into epoch {target + 1}"
         alive = proc.poll() is None
         assert alive, (
             f"process exited by itself with {proc.returncode} before the kill ({how}); "

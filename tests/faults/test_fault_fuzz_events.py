@@ -177,7 +177,7 @@ def test_reader_survives_damaged_event_files(case, chunks):
 
 @pytest.mark.soak
 @pytest.mark.timeout(1200)
-@settings(max_examples=4000, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=3000, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(case=damage(), chunks=st.lists(st.integers(1, 400), min_size=1, max_size=8))
 def test_reader_survives_damaged_event_files_soak(case, chunks):
     check_damaged(case, chunks)

@@ -4,6 +4,7 @@ members, SIGKILL) resumes without redoing finished members."""
 
 import json
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -170,7 +171,8 @@ def test_killed_queue_resumes_without_redoing_finished_members(tmp_path, tiny_to
         assert (sweep_dir / n / "summary.json").stat().st_mtime_ns == t, n
         assert "resumed from" not in (sweep_dir / n / "train.log").read_text()
     log = (sweep_dir / names[2] / "train.log").read_text()
-    assert "resumed from" in log and "at epoch 1" in log  # from its checkpoint, not from 0
+    m = re.search(r"resumed from .* at epoch (\d+)", log)
+    assert m and int(m.group(1)) >= 2, log  # from its checkpoint (epochs count from 1), not from 0
     assert "queue finished" in (sweep_dir / "queue.log").read_text()
     # resuming a finished queue is a no-op
     res = runner.invoke(app, ["queue", "resume", sweep_dir.name, "--runs-dir", str(root)])

@@ -349,7 +349,12 @@ def runs_cmd(
         return
     table = Table(title=f"runs in {root}", show_lines=False)
     for col in ("run", "state", "epoch", "best mse", "mae", "pc", "started", "duration"):
-        table.add_column(col, justify="right" if col not in ("run", "state", "started") else "left")
+        # fold, never cut: a k-fold row's "0.0712±0.0031" must stay readable at 80 columns
+        table.add_column(
+            col,
+            justify="right" if col not in ("run", "state", "started") else "left",
+            overflow="fold",
+        )
     for r in runs:
         b = r.best
         if r.kind == "group" and r.summary.get("kind") == "sweep":

@@ -72,7 +72,9 @@ def predict(
         _print_predictions(scorer, results, detect)
     for r in results:
         if r.error:
-            err_console.print(f"[yellow]skipped[/] {r.file}: {r.error}", highlight=False)
+            err_console.print(
+                f"[yellow]skipped[/] {r.file}: {r.error}", highlight=False, soft_wrap=True
+            )
     for note in scorer.notes:
         err_console.print(f"[yellow]note:[/] {note}", highlight=False)
     if not readable:

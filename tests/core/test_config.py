@@ -47,7 +47,15 @@ def test_invalid_toml_and_missing_file(tmp_path):
 
 def test_overrides(tmp_path):
     p = write(tmp_path, "[train]\nlr = 0.1\n")
-    cfg = load_config(p, ["train.lr=0.04", "schedule.milestones=[5, 8]", "model.backbone=resnet18", "augment.hflip=true"])
+    cfg = load_config(
+        p,
+        [
+            "train.lr=0.04",
+            "schedule.milestones=[5, 8]",
+            "model.backbone=resnet18",
+            "augment.hflip=true",
+        ],
+    )
     assert cfg.train.lr == 0.04
     assert cfg.schedule.milestones == [5, 8]
     assert cfg.model.backbone == "resnet18"
@@ -75,7 +83,9 @@ def test_cross_field_validation(tmp_path):
 
 def test_resolved_toml_round_trips(tmp_path):
     raw = {}
-    apply_override(raw, "data.extra=[{root = 'x', format = 'list', calibration = {k = 0.8, b = -0.04}}]")
+    apply_override(
+        raw, "data.extra=[{root = 'x', format = 'list', calibration = {k = 0.8, b = -0.04}}]"
+    )
     cfg = Config.model_validate(raw)
     text = to_toml(cfg)
     again = Config.model_validate(tomllib.loads(text))

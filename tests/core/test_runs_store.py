@@ -32,7 +32,10 @@ def test_effective_state_lost_and_stale():
     assert effective_state(live, now) == "running"
     assert effective_state({**live, "pid": 2**22 + 12345}, now) == "failed (lost)"
     assert effective_state({**live, "updated": now - 3600}, now) == "running (stale)"
-    assert effective_state({**live, "host": "elsewhere", "updated": now - 3600}, now) == "running (stale)"
+    assert (
+        effective_state({**live, "host": "elsewhere", "updated": now - 3600}, now)
+        == "running (stale)"
+    )
     assert effective_state({"state": "finished"}) == "finished"
 
 

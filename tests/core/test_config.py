@@ -1,6 +1,5 @@
-import tomllib
-
 import pytest
+import tomllib
 
 from fbtui.config import Config, apply_override, load_config, parse_value, to_toml
 from fbtui.errors import ConfigError

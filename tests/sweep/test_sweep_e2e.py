@@ -129,7 +129,7 @@ def kill(pid: int) -> None:
 
 
 def test_killed_queue_resumes_without_redoing_finished_members(tmp_path, tiny_toml):
-    cfg = tiny_toml(n=120, epochs=2)
+    cfg = tiny_toml(n=120, epochs=8)  # a wide window to kill the third member mid-run on a fast machine
     root = tmp_path / "runs"
     sweep_dir = start_sweep(cfg, root, "--set", "train.lr=0.003,0.002,0.001", "--parallel", "2")
     names = [m["run"] for m in read_sweep(sweep_dir)["members"]]

@@ -28,18 +28,21 @@ def map_records(records: list[Any], k: float, b: float) -> list[Any]:
     target from the score instead)."""
     if (k, b) == (1.0, 0.0):
         return list(records)
-    return [
-        replace(r, score=min(5.0, max(1.0, k * r.score + b)), hist=None) for r in records
-    ]
+    return [replace(r, score=min(5.0, max(1.0, k * r.score + b)), hist=None) for r in records]
 
 
-def _fit(source: str, records: list[Any], key: str, root: str) -> tuple[float, float, str]:
-    if not source:
+def _need_source(cal, source: str, key: str, root: str) -> None:
+    """A clear error, before any data is opened, when "fit" has nothing to fit against."""
+    if cal == "fit" and not source:
         raise ConfigError(
             f'{key}.calibration = "fit" needs a trained model to fit against: set {key}.fit_from '
             f"(or model.init_from) to a run folder or checkpoint, or run "
             f"`fbtui calibrate RUN {root}` and write the printed {{k = …, b = …}} here"
         )
+
+
+def _fit(source: str, records: list[Any], key: str, root: str) -> tuple[float, float, str]:
+    _need_source("fit", source, key, root)
     from fbtui.tools.calibrate import calibrate_records
 
     res = calibrate_records(source, records)
@@ -63,13 +66,17 @@ def _resolve(cal, source: str, records: list[Any], key: str, root: str, cfg_obj)
     return cal.k, cal.b, ""
 
 
-def calibrate_main(cfg, train: list[Any], test: list[Any]) -> tuple[list[Any], list[Any], list[str]]:
+def calibrate_main(
+    cfg, train: list[Any], test: list[Any]
+) -> tuple[list[Any], list[Any], list[str]]:
     """Apply `data.calibration` to the main set's train and test labels ("fit" fits on
     the training split only)."""
     d = cfg.data
     if d.calibration == "none":
         return train, test, []
-    k, b, note = _resolve(d.calibration, d.fit_from or cfg.model.init_from, train, "data", d.root, d)
+    k, b, note = _resolve(
+        d.calibration, d.fit_from or cfg.model.init_from, train, "data", d.root, d
+    )
     notes = [note] if note else []
     notes.append(f"data: labels of {d.root} mapped y' = {k:g}*y {b:+g}, clipped to [1, 5]")
     return map_records(train, k, b), map_records(test, k, b), notes
@@ -93,6 +100,10 @@ def extend_training(cfg, train: list[Any]) -> tuple[list[Any], list[str]]:
         return train, []
     from fbtui.data import open_dataset
 
+    for i, extra in enumerate(cfg.data.extra):
+        _need_source(
+            extra.calibration, extra.fit_from or cfg.model.init_from, f"data.extra.{i}", extra.root
+        )
     out, notes = list(train), []
     for i, extra in enumerate(cfg.data.extra):
         key = f"data.extra.{i}"

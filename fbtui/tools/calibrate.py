@@ -107,13 +107,13 @@ def summarize(y, p, k: float, b: float) -> CalibrationResult:
 # -- the frozen model ------------------------------------------------------------------
 
 
-def load_source(source: str | Path):
+def load_source(source: str | Path, key: str = "RUN"):
     """A run folder, run name or checkpoint file -> an eval-mode `Scorer` with the run's
     test-time preprocessing (from its config.toml, or the config stored in the checkpoint)."""
     from fbtui.tools.inference import load_scorer
     from fbtui.train.transfer import checkpoint_path
 
-    path = checkpoint_path(source)
+    path = checkpoint_path(source, key)
     run_dir = path.parent.parent
     if path.parent.name == "checkpoints" and (run_dir / "config.toml").is_file():
         return load_scorer(run_dir, which=path.stem)
@@ -190,9 +190,12 @@ def predict_records(scorer, records: list[Any], batch_size: int = 64) -> np.ndar
     return np.concatenate(out).astype(np.float64)
 
 
-def calibrate_records(source, records: list[Any], batch_size: int = 64) -> CalibrationResult:
-    """Fit k, b for `records` against the model of `source` (run, name or checkpoint)."""
-    scorer = source if hasattr(source, "model") else load_source(source)
+def calibrate_records(
+    source, records: list[Any], batch_size: int = 64, key: str = "RUN"
+) -> CalibrationResult:
+    """Fit k, b for `records` against the model of `source` (run, name or checkpoint);
+    `key` names the setting that gave `source` in error messages."""
+    scorer = source if hasattr(source, "model") else load_source(source, key)
     y = np.array([r.score for r in records], dtype=np.float64)
     p = predict_records(scorer, list(records), batch_size)
     k, b = fit_linear(y, p)

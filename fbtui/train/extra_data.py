@@ -45,7 +45,7 @@ def _fit(source: str, records: list[Any], key: str, root: str) -> tuple[float, f
     _need_source("fit", source, key, root)
     from fbtui.tools.calibrate import calibrate_records
 
-    res = calibrate_records(source, records)
+    res = calibrate_records(source, records, key=f"{key}.fit_from (or model.init_from)")
     note = (
         f"{key}: fitted y' = {res.k:.4f}*y {res.b:+.4f} against {res.model} on {res.n} images "
         f"(MSE to the model {res.mse_before:.4f} -> {res.mse_after:.4f})"

@@ -48,20 +48,20 @@ def _resolve(source: str | Path) -> Path:
         return p
 
 
-def checkpoint_path(source: str | Path) -> Path:
+def checkpoint_path(source: str | Path, key: str = "model.init_from") -> Path:
     """A run folder (or run name) means its best checkpoint (else last); a file is used
-    as is."""
+    as is. `key` names the setting in error messages."""
     p = _resolve(source)
     if p.is_dir():
         for name in (layout.BEST, layout.LAST):
             if (p / name).is_file():
                 return p / name
         raise ConfigError(
-            f"model.init_from = {str(source)!r}: the run folder has no checkpoints/best.pt or last.pt"
+            f"{key} = {str(source)!r}: the run folder has no checkpoints/best.pt or last.pt"
         )
     if p.is_file():
         return p
-    raise ConfigError(f"model.init_from = {str(source)!r}: no such run folder or checkpoint file")
+    raise ConfigError(f"{key} = {str(source)!r}: no such run folder or checkpoint file")
 
 
 def load_matching(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> LoadReport:

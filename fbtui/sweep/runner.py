@@ -30,6 +30,7 @@ from fbtui.runs.status import write_json_atomic
 from fbtui.runs.store import SWEEP
 from fbtui.sweep.folder import (
     BUSY,
+    DONE,
     LOG,
     count_states,
     final_state,
@@ -84,13 +85,20 @@ def worker_env(gpu: str | None, slots: int, n_gpus: int) -> dict[str, str]:
     return env
 
 
+#: Test only: a script run as `python SCRIPT RUN_DIR` instead of the worker module, so a
+#: test can stall a member mid-run at a chosen point (tests/sweep/stall_worker.py).
+TEST_WORKER_ENV = "FBTUI_TEST_SWEEP_WORKER"
+
+
 def launch_member(run_dir: Path, env: dict[str, str]) -> subprocess.Popen:
     """Start the member's worker in its own session, output appended to its train.log
     (as fbtui.runs.launch.spawn_worker does, plus the per-member environment)."""
     run_dir = Path(run_dir)
+    script = env.get(TEST_WORKER_ENV)
+    worker = [script] if script else ["-m", "fbtui.train.worker"]
     with open(run_dir / layout.LOG, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "fbtui.train.worker", str(run_dir)],
+            [sys.executable, *worker, str(run_dir)],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -169,6 +177,9 @@ class QueueRunner:
             f"queue {self.sweep_dir.name}: {len(data.get('members', []))} members, "
             f"{self.slots} at a time, GPUs: {gpus}"
         )
+        done = [n for n, s in member_states(self.sweep_dir, data).items() if s in DONE]
+        if done:  # a resumed queue: say what it will not redo
+            self.say(f"kept {len(done)} finished member(s), not redone: {', '.join(done)}")
         return data
 
     def run(self) -> str:

@@ -10,7 +10,13 @@ from typing import Any
 
 from fbtui.errors import RunError
 from fbtui.runs.layout import CONFIG, EVENTS_GLOB, KFOLD, STATUS, SUMMARY
-from fbtui.runs.status import UnreadableStatus, effective_state, read_json, read_status
+from fbtui.runs.status import (
+    UnreadableStatus,
+    check_status,
+    effective_state,
+    read_json,
+    read_status,
+)
 
 MAX_DEPTH = 3  # runs root / sweep or k-fold parent / run
 SWEEP = "sweep.json"  # marks a sweep folder (fbtui.sweep); listed like a k-fold group
@@ -150,14 +156,7 @@ def describe(path: Path, root: Path | None = None) -> RunInfo:
             info.started = info.summary.get("created")
         return info
     if (path / KFOLD).exists():
-        info = RunInfo(path=path, name=name, kind="group")
-        try:
-            info.summary = read_json(path / KFOLD) or {}
-        except UnreadableStatus as e:
-            info.state, info.error = "unreadable", str(e)
-        else:
-            info.state = str(info.summary.get("state", "group"))
-        return info
+        return _describe_kfold(RunInfo(path=path, name=name, kind="group"))
     info = RunInfo(path=path, name=name, kind="logdir", state="logdir")
     try:
         files = sorted(path.rglob(EVENTS_GLOB))
@@ -166,6 +165,37 @@ def describe(path: Path, root: Path | None = None) -> RunInfo:
             info.started = min(f.stat().st_mtime for f in files)
     except OSError:
         pass
+    return info
+
+
+def _describe_kfold(info: RunInfo) -> RunInfo:
+    """A k-fold group from kfold.json, read like a run's status.json: its fields checked,
+    `started`/`updated` for sorting and durations, and a `running` group whose process is
+    gone shown as `failed (lost)`. Its heartbeat is the newest of kfold.json's and its
+    folds' (kfold.json itself is only rewritten between folds)."""
+    try:
+        data = read_json(info.path / KFOLD) or {}
+        check_status(data, info.path / KFOLD)  # a bad pid or time: unreadable, never used
+    except UnreadableStatus as e:
+        info.state, info.error = "unreadable", str(e)
+        return info
+    info.summary = data
+    started = data.get("started") or data.get("created")  # created: a group not begun yet
+    info.started = started if isinstance(started, (int, float)) else None
+    beats = [data.get("updated")]
+    runs = data.get("runs")
+    for r in runs if isinstance(runs, list) else []:
+        if isinstance(r, dict) and isinstance(r.get("run"), str):
+            try:
+                beats.append((read_json(info.path / r["run"] / STATUS) or {}).get("updated"))
+            except (UnreadableStatus, ValueError):
+                pass  # a torn or odd fold: listed as unreadable on its own row
+    beats = [b for b in beats if isinstance(b, (int, float)) and not isinstance(b, bool)]
+    info.updated = max(beats) if beats else None
+    state = data.get("state")
+    info.state = (
+        effective_state({**data, "updated": info.updated}) if isinstance(state, str) else "group"
+    )
     return info
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from textual.app import App
 from textual.binding import Binding
 
+from fbtui.tui.run_lister import RunLister
+
 #: The wall clock of test mode: durations and ETAs are computed against it, so snapshots
 #: never change with the time of day (2025-06-15 12:00:00 UTC).
 TEST_NOW = 1_750_000_000.0
@@ -34,6 +36,7 @@ class Settings:
     poll_every_s: float | None = 1.0  # the selected run's events and status
     gpu_every_s: float | None = 1.0
     launch_timeout_s: float = 600.0
+    lister: RunLister | None = None  # lists the runs root; its first listing prefetched
     extra: dict = field(default_factory=dict)
 
 
@@ -80,10 +83,15 @@ def make_app(
     list_every_s: float | None = None,
     poll_every_s: float | None = None,
     gpu_every_s: float | None = None,
+    lister: RunLister | None = None,
 ) -> DashboardApp:
     """Build the dashboard. `test_mode` fixes the clock at `TEST_NOW`, hides the host name,
     stops the cursor blinking and, unless intervals are given, polls only at start, so
-    Pilot and snapshot tests see the same frame every time."""
+    Pilot and snapshot tests see the same frame every time. `lister` (default: a new one)
+    lists the runs root; its first listing starts now, so the first frame can show it."""
+    if lister is None:
+        lister = RunLister(Path(runs_dir))
+    lister.prefetch()
     if test_mode:
         settings = Settings(
             runs_dir=Path(runs_dir),
@@ -95,6 +103,7 @@ def make_app(
             list_every_s=list_every_s,
             poll_every_s=poll_every_s,
             gpu_every_s=gpu_every_s,
+            lister=lister,
         )
     else:
         settings = Settings(
@@ -106,5 +115,6 @@ def make_app(
             list_every_s=list_every_s or 2.0,
             poll_every_s=poll_every_s or 1.0,
             gpu_every_s=gpu_every_s or 1.0,
+            lister=lister,
         )
     return DashboardApp(settings, theme=theme)

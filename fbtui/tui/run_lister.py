@@ -5,6 +5,9 @@ of an idle dashboard's CPU. Between full listings `RunLister` stats each known r
 and describes again only the runs that changed on disk, plus the ones whose state can
 change by itself (a live run's pid or heartbeat, a group's members). A full listing runs
 when the root folder changes (a run appeared or went) and every `full_every_s` anyway.
+
+`prefetch()` starts the first listing in a thread as soon as the dashboard is asked for,
+so it runs while Textual is still importing and the first frame can already show the runs.
 """
 
 from __future__ import annotations
@@ -46,6 +49,32 @@ class RunLister:
         self._root_mtime: int | None = None
         self._full_at = 0.0
         self._lock = threading.Lock()
+        self._prefetch: threading.Thread | None = None
+        self._prefetched: list[RunInfo] | None = None
+
+    def prefetch(self) -> None:
+        """Start the first listing now, in a daemon thread; `take_prefetched` collects it."""
+        if self._prefetch is None:
+            self._prefetch = threading.Thread(
+                target=self._run_prefetch, name="fbtui-list-prefetch", daemon=True
+            )
+            self._prefetch.start()
+
+    def _run_prefetch(self) -> None:
+        try:
+            self._prefetched = self.list()
+        except OSError:  # the dashboard's listing worker reports it
+            pass
+
+    def take_prefetched(self, timeout: float) -> list[RunInfo] | None:
+        """The prefetched listing if it is done within `timeout` s (once); else None, and
+        the dashboard lists in its worker as usual."""
+        thread, self._prefetch = self._prefetch, None
+        if thread is None:
+            return None
+        thread.join(timeout)
+        runs, self._prefetched = self._prefetched, None
+        return None if thread.is_alive() else runs
 
     def list(self) -> list[RunInfo]:
         with self._lock:

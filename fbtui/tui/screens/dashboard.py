@@ -78,7 +78,7 @@ class DashboardScreen(Screen):
         self._busy: set[str] = set()  # runs with a stop/resume in flight
         self._pid_map: dict[int, str] = {}  # live runs' pids, for the GPU panel
         self._gpu_ready = False
-        self._lister = RunLister(settings.runs_dir)
+        self._lister = settings.lister or RunLister(settings.runs_dir)
         self._title = ""
         self._states: dict[str, str] = {}  # run path -> state at the last listing
 
@@ -100,7 +100,13 @@ class DashboardScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#filter").display = False
         self.query_one(RunTable).focus()
-        self.refresh_runs()
+        # the listing started with the app (while Textual imported): paint it in the first
+        # frame; a slow runs root (network disk, thousands of runs) arrives from the worker
+        runs = self._lister.take_prefetched(timeout=0.5)
+        if runs is not None:
+            self.on_dashboard_screen_runs_listed(self.RunsListed(runs))
+        else:
+            self.refresh_runs()
         if self.settings.list_every_s:
             self.set_interval(self.settings.list_every_s, self.refresh_runs)
 

@@ -240,7 +240,13 @@ class MetricsPanel(Widget):
         self._paint_text()
         self._paint_charts(force=True)
         if run is not None:
-            self._poll(run.path, self.generation, first=True)
+            # after the next paint: the first read imports the event reader and numpy in
+            # its thread, which would slow the frame that shows the selection
+            self.call_after_refresh(self._first_read, self.generation)
+
+    def _first_read(self, generation: int) -> None:
+        if generation == self.generation and self.run is not None and self._first_poll:
+            self._poll(self.run.path, generation, first=True)
 
     def poll_now(self) -> None:
         if self.run is not None:

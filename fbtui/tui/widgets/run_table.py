@@ -271,9 +271,19 @@ class RunTable(DataTable):
     def _mark_cell(self, key: str) -> Text:
         return Text("●", style="bold cyan") if key in self.marked else Text(" ")
 
+    def _width(self) -> int:
+        # before the first layout the table has no size yet: it spans the screen, so the
+        # terminal's width gives the first frame its final columns (no second paint)
+        if self.size.width:
+            return self.size.width
+        try:
+            return self.app.size.width or 80
+        except Exception:  # noqa: BLE001 - not attached to an app (unit use)
+            return 80
+
     @property
     def wide(self) -> bool:
-        return (self.size.width or 80) >= WIDE
+        return self._width() >= WIDE
 
     def _cells(self, run: RunInfo) -> list:
         key = str(run.path)
@@ -309,14 +319,12 @@ class RunTable(DataTable):
             self._refresh_rows(rebuild_columns=True)
 
     def _refresh_rows(self, rebuild_columns: bool = False) -> None:
-        width = self._name_width_for(self.size.width or 80)
+        width = self._name_width_for(self._width())
         if rebuild_columns or not self.columns or width != self._name_width:
             self._name_width = width
             self.clear(columns=True)
             self._order = []
-            for (key, label, *_), w in zip(
-                COLUMNS, self._widths(self.size.width or 80), strict=True
-            ):
+            for (key, label, *_), w in zip(COLUMNS, self._widths(self._width()), strict=True):
                 self.add_column(label, key=key, width=w or width)
         keep = self._selected_key or (str(self.current.path) if self.current else None)
         order = [str(r.path) for r in self._sorted(self.runs.values()) if self._matches(r)]

@@ -149,7 +149,7 @@ def _status(run):
 
 
 def test_kill9_then_resume_has_each_step_once(tmp_path, tiny_toml):
-    cfg = tiny_toml(n=160, epochs=4)
+    cfg = tiny_toml(n=160, epochs=8)  # room for the poll to catch it mid-run on a fast machine
     env = {**os.environ, "FBTUI_RUNS": str(tmp_path / "runs")}
     out = subprocess.run(
         [sys.executable, "-m", "fbtui", "run", str(cfg), "--detach"],
@@ -160,10 +160,10 @@ def test_kill9_then_resume_has_each_step_once(tmp_path, tiny_toml):
     )
     assert out.returncode == 0, out.stderr
     run = Path(out.stdout.strip().splitlines()[-1])
-    # kill mid-epoch, after two epochs have been checkpointed
-    assert _wait_for(
-        lambda: _status(run).get("epoch", 0) >= 2 and _status(run).get("batch", 0) >= 2
-    )
+    # kill after two epochs have been checkpointed. Waiting for a batch number too raced:
+    # tiny batches are faster than the heartbeat, so "batch >= 2" was often never seen.
+    assert _wait_for(lambda: _status(run).get("epoch", 0) >= 2)
+    assert _status(run).get("state") == "running", "the run finished before the kill"
     os.kill(_status(run)["pid"], signal.SIGKILL)
     assert _wait_for(lambda: _status(run).get("state") == "running")
     time.sleep(0.3)
@@ -176,8 +176,8 @@ def test_kill9_then_resume_has_each_step_once(tmp_path, tiny_toml):
     for tag in ("train/loss", "test/mse", "lr"):
         steps = [s for s, _ in scalars[tag]]
         assert steps == sorted(set(steps)), (tag, steps)
-    assert len(scalars["test/mse"]) == 4
-    assert [s for s, _ in scalars["lr"]][-1] == 4 * _status(run)["steps_per_epoch"]
+    assert len(scalars["test/mse"]) == 8
+    assert [s for s, _ in scalars["lr"]][-1] == 8 * _status(run)["steps_per_epoch"]
 
 
 def test_stop_by_sigterm_then_resume(tmp_path, tiny_toml):

@@ -252,13 +252,20 @@ def resume(
     master_addr: str = MASTER_ADDR,
     master_port: int = MASTER_PORT,
 ) -> None:
-    """Continue a stopped, failed or killed run from checkpoints/last.pt to its planned end."""
+    """Continue a stopped, failed or killed run from checkpoints/last.pt to its planned end
+    (a k-fold group: its unfinished folds, then mean ± std)."""
     from fbtui.errors import RunError
     from fbtui.runs import describe, layout, resolve_run
     from fbtui.runs.launch import Rendezvous, follower_dir
 
     run_dir = resolve_run(run_, runs_root(runs_dir))
     info = describe(run_dir)
+    if info.kind == "group":  # a k-fold group: its unfinished folds, in one process
+        if nproc > 1 or nnodes > 1:
+            fail("a k-fold group resumes one process per fold; drop --nproc/--nnodes")
+        from fbtui.train.kfold import resume_group
+
+        raise typer.Exit(resume_group(run_dir, detach=detach, console=console))
     if info.kind != "fbtui":
         raise RunError(
             f"{run_dir} is not an fbtui run folder (no status.json/config.toml): only fbtui runs can be resumed"

@@ -6,8 +6,9 @@ runs/<name>-<stamp>/          kfold.json (per-fold best metrics, mean ± std, st
 ```
 
 `fbtui run CONFIG --folds K` trains them in turn in the foreground, or with `--detach` in
-one background process (`python -m fbtui.train.kfold PARENT`, which also continues an
-interrupted group: finished folds are skipped and a stopped fold resumes from last.pt).
+one background process (`python -m fbtui.train.kfold PARENT`). `fbtui resume PARENT`
+continues a stopped, failed or killed group the same way: finished (and diverged) folds
+are kept, the others resume from their last.pt or start, and mean ± std is recomputed.
 The mean and sample standard deviation over the folds of the best-epoch MSE, MAE, RMSE
 and Pearson correlation are the SCUT-FBP5500 paper's 5-fold protocol.
 """
@@ -25,7 +26,7 @@ from typing import Any
 from fbtui.errors import ConfigError, RunError
 from fbtui.metrics import mean_std
 from fbtui.runs import layout
-from fbtui.runs.status import read_json, read_status, write_json_atomic
+from fbtui.runs.status import UnreadableStatus, read_json, read_status, write_json_atomic
 
 METRICS = ("mse", "mae", "rmse", "pc")
 MAX_FOLDS = 5  # SCUT-FBP5500_v2 ships five cross-validation folds
@@ -37,8 +38,16 @@ def fold_dir(parent: Path, k: int) -> Path:
 
 
 def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean and std (sample, ddof 1) of each metric over the folds that have a best epoch."""
-    done = [r for r in runs if isinstance(r.get("best"), dict) and r["best"].get("mse") is not None]
+    """Mean and std (sample, ddof 1) of each metric over the finished folds (those with a
+    best epoch; a fold with a `state` other than finished, e.g. stopped half-way, is left
+    out: its best so far is no result of the protocol)."""
+    done = [
+        r
+        for r in runs
+        if r.get("state", "finished") == "finished"
+        and isinstance(r.get("best"), dict)
+        and r["best"].get("mse") is not None
+    ]
     per = {m: [r["best"].get(m) for r in done] for m in METRICS}
     mean, std = {}, {}
     for m, vals in per.items():
@@ -139,22 +148,37 @@ def create_group(cfg, root: Path, folds: int) -> tuple[Path, dict[int, Any]]:
     return parent, prepared_by_fold
 
 
+#: fold states a (resumed) group keeps as they are: the same settings would diverge again
+KEPT = ("finished", "diverged")
+
+
 def train_folds(
     parent: Path, reporter_factory=None, on_fold=None, prepared: dict[int, Any] | None = None
 ) -> str:
     """Train every fold of a group that is not finished yet, in order; returns the group's
-    final state. A stopped fold ends the loop; a diverged one does not stop the others."""
+    final state. A fold with checkpoints/last.pt resumes from it (train_run does that), so
+    this also continues an interrupted group. A stopped fold ends the loop; a diverged one
+    does not stop the others (and is kept as it is when the group is resumed)."""
     from fbtui.train.trainer import train_run
 
     parent = Path(parent)
     data = read_json(parent / layout.KFOLD)
     if not data:
         raise RunError(f"{parent}: no kfold.json: not a k-fold group")
-    refresh(parent, state="running", pid=os.getpid(), started=data.get("started") or time.time())
+    refresh(
+        parent,
+        state="running",
+        pid=os.getpid(),  # what listings check: a group whose process is gone is lost
+        host=socket.gethostname(),
+        started=data.get("started") or time.time(),
+    )
     for r in data["runs"]:
         run_dir = parent / r["run"]
-        status = read_status(run_dir) or {}
-        if status.get("state") == "finished":
+        try:
+            status = read_status(run_dir) or {}
+        except UnreadableStatus:
+            status = {}  # torn: train_run rewrites it (and resumes from last.pt if any)
+        if status.get("state") in KEPT:
             continue
         if on_fold is not None:
             on_fold(r["fold"], len(data["runs"]), run_dir)
@@ -185,6 +209,72 @@ def run_folds(cfg, root: Path, folds: int, detach: bool = False, console=None) -
             err_console.print(msg)
         print(parent)  # stdout holds only the group folder, for scripts
         return 0
+    return _train_in_foreground(parent, console, prepared)
+
+
+def resume_group(parent: Path, detach: bool = False, console=None) -> int:
+    """`fbtui resume PARENT`: continue a stopped, failed or killed k-fold group in the
+    foreground (or with `detach` in one background process). Finished and diverged folds
+    are kept; the others resume from their checkpoints; mean ± std is recomputed. Returns
+    the exit code (0 ok, 1 a fold failed or diverged); RunError while the group is live."""
+    from fbtui.runs.status import effective_state
+    from fbtui.runs.store import describe
+
+    parent = Path(parent)
+    info = describe(parent)
+    if info.state == "unreadable":
+        raise RunError(f"{parent.name}: {info.error}")
+    if info.summary.get("kind") == "sweep":
+        raise RunError(
+            f"{parent.name} is a sweep: resume its queue with `fbtui queue resume {parent.name}`"
+        )
+    runs = info.summary.get("runs")
+    if not isinstance(runs, list):
+        raise RunError(f"{parent / layout.KFOLD}: no list of folds (`runs`); cannot resume")
+    states = {}
+    for r in runs:
+        try:
+            states[r["run"]] = effective_state(read_status(parent / r["run"]) or {})
+        except UnreadableStatus:
+            states[r["run"]] = "unreadable"  # retrained: the trainer rewrites its status
+        except (KeyError, TypeError) as e:
+            raise RunError(
+                f"{parent / layout.KFOLD}: a fold entry without its run: {r!r:.80}"
+            ) from e
+    if info.state in ("running", "running (stale)"):
+        busy = [n for n, s in states.items() if s.startswith("running")]
+        how = f"fbtui stop {parent / busy[0]}" if busy else f"kill {info.summary.get('pid')}"
+        raise RunError(
+            f"{parent.name} is still running (pid {info.summary.get('pid')}); "
+            f"stop it first with: {how}"
+        )
+    todo = [n for n, s in states.items() if s not in KEPT]
+    if not todo:
+        if info.summary.get("state") != group_state(list(states.values())):
+            refresh(parent)  # e.g. killed after its last fold: recompute the mean ± std
+        if console is not None:
+            console.print(
+                f"{parent.name}: every fold already ended: nothing to resume",
+                markup=False,
+                soft_wrap=True,
+            )
+            print_group(parent, console)
+        return 0
+    if detach:
+        pid = spawn_group(parent)
+        if console is not None:
+            console.print(
+                f"resumed {parent} in the background (pid {pid}): {', '.join(todo)}; "
+                f"follow it with `tail -f {parent}/{LOG}`",
+                markup=False,
+                soft_wrap=True,
+            )
+        return 0
+    return _train_in_foreground(parent, console)
+
+
+def _train_in_foreground(parent: Path, console, prepared: dict[int, Any] | None = None) -> int:
+    """Train the group's unfinished folds here with progress bars; print the table."""
     from fbtui.train.progress import RichReporter
 
     def announce(k: int, n: int, run_dir: Path) -> None:

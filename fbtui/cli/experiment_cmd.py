@@ -21,15 +21,24 @@ def lr_cmd(
     ),
     width: int = typer.Option(0, "--width", min=0, help="chart width in characters"),
     height: int = typer.Option(14, "--height", min=4, help="chart height in lines"),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="processes per node, as for `fbtui run`"),
+    nnodes: int = typer.Option(1, "--nnodes", min=1, help="nodes, as for `fbtui run`"),
 ) -> None:
     """Draw the learning rate against step for the whole planned run, without training."""
     from fbtui.config import load_config
     from fbtui.tools.lr_plot import describe, lr_plan, render_chart, save_png
 
     cfg = load_config(config, set_)
-    sched, size = lr_plan(cfg, train_size or None)
+    world = nproc * nnodes
+    sched, size = lr_plan(cfg, train_size or None, world)
     plan = sched.plan()
     console.print(f"[bold]{config}[/]", highlight=False, soft_wrap=True)
+    if world > 1:
+        console.print(
+            f"  {world} processes: {-(-size.n // world)} training images each per epoch",
+            highlight=False,
+            soft_wrap=True,
+        )
     for line in describe(cfg, sched, size):
         style = "yellow" if size.assumed and line.startswith("training images") else None
         console.print(f"  {line}", style=style, highlight=False, soft_wrap=True)

@@ -269,12 +269,19 @@ def describe(cfg, sched, size: TrainSize) -> list[str]:
     return out
 
 
-def lr_plan(cfg, train_n: int | None = None):
-    """(schedule, TrainSize) for an experiment, without data or model."""
+def lr_plan(cfg, train_n: int | None = None, world: int = 1):
+    """(schedule, TrainSize) for an experiment, without data or model.
+
+    `world` processes (DDP) each see ceil(n / world) images, in batches of
+    train.batch_size, or batch_size // world with train.batch_scope = "global" — the
+    trainer's count, so the plan has the steps a `--nproc` run will take."""
     from fbtui.train.schedules import make_schedule, steps_per_epoch
 
     size = TrainSize(train_n, "given with --train-size") if train_n else train_size(cfg)
-    spe = steps_per_epoch(size.n, cfg.train.batch_size)
+    bs = cfg.train.batch_size
+    if world > 1 and cfg.train.batch_scope == "global":
+        bs = max(1, bs // world)
+    spe = steps_per_epoch(-(-size.n // world), bs)
     return make_schedule(cfg.schedule, cfg.train.lr, spe, cfg.train.epochs), size
 
 

@@ -83,3 +83,17 @@ def test_render_chart_shape_and_axes():
     assert lines[-1].lstrip().startswith("epoch")
     flat = render_chart([0.05] * 10, width=20, height=4)
     assert len(flat) == 6
+
+
+def test_lr_with_nproc_counts_each_process_share():
+    """cosine.toml, batch 40 per GPU: 3300 images on 4 processes are 825 each, 20 steps."""
+    cfg = str(EXPERIMENTS / "cosine.toml")
+    res = runner.invoke(app, ["lr", cfg, "--nproc", "2", "--nnodes", "2"])
+    assert res.exit_code == 0, res.output
+    assert "4 processes: 825 training images each per epoch" in res.output
+    assert "100 epochs × 20 steps = 2000 steps" in res.output
+    glob = runner.invoke(app, ["lr", cfg, "--nproc", "4", "--set", 'train.batch_scope="global"'])
+    assert glob.exit_code == 0, glob.output
+    assert "100 epochs × 82 steps" in glob.output  # 825 images in batches of 40 // 4 = 10
+    bad = runner.invoke(app, ["lr", cfg, "--nproc", "0"])
+    assert bad.exit_code == 2

@@ -57,6 +57,19 @@ class StepFormatter(NumericAxisFormatter):
         return [compact_number(t) for t in ticks]
 
 
+class Plot(PlotWidget):
+    """textual-plot's widget, drawn in one frame per update.
+
+    The stock widget draws its canvases inside its own `render`, which marks the canvases
+    dirty again: every update cost two frames, the second repainting the whole plot. A
+    live chart updates every couple of seconds, so `draw_now` draws the canvases when the
+    data is set, and the frame that follows paints them once."""
+
+    def draw_now(self) -> None:
+        if getattr(self, "_needs_rerender", True) and self.is_mounted and self.size:
+            self.render()
+
+
 class Chart(Vertical):
     """A title line and a plot of one group of tags against step."""
 
@@ -69,7 +82,7 @@ class Chart(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="chart-title")
-        plot = PlotWidget(allow_pan_and_zoom=False)
+        plot = Plot(allow_pan_and_zoom=False)
         plot.can_focus = False
         # set_reactive: the watchers need the plot's grid, which exists only once mounted
         plot.set_reactive(PlotWidget.margin_top, 0)
@@ -104,7 +117,7 @@ class Chart(Vertical):
         if not self.is_attached:
             return
         try:
-            plot = self.query_one(PlotWidget)
+            plot = self.query_one(Plot)
             plot.query_one("#legend")
             title_box = self.query_one(".chart-title", Static)
         except NoMatches:  # the plot composes on the next refresh
@@ -131,6 +144,7 @@ class Chart(Vertical):
                 steps, values = thin(series.steps, smooth(series.values))
             plot.plot(steps, values, line_style=style, hires_mode=HiResMode.BRAILLE)
         plot.set_ylimits(*chart_y_range(shown))
+        plot.draw_now()
         title.no_wrap = True
         title.overflow = "ellipsis"
         if title.markup != self._title:

@@ -195,6 +195,8 @@ class GpuPanel(Widget):
         self.error: str | None = None
         self.polls = 0  # samples received
         self._waiting = self.no_gpu is None
+        self._cached: tuple[int, list[Text]] | None = None
+        self._height = -1  # lines at the last repaint
         self.tooltip = HELP
 
     # -- data in ---------------------------------------------------------------------------
@@ -213,7 +215,15 @@ class GpuPanel(Widget):
         if samples:
             self.history.add(samples)
         self.polls += 1
-        self.refresh(layout=True)
+        self._repaint()
+
+    def _repaint(self) -> None:
+        # polled every second: a layout pass (the whole screen reflowed, the runs table's
+        # scrollbar repainted) only when the panel's height changes, e.g. a new process
+        self._cached = None
+        height = len(self._lines(self.content_size.width)) if self.content_size.width else -1
+        self.refresh(layout=height < 0 or height != self._height)
+        self._height = height
 
     def on_mount(self) -> None:
         if self._poll and self.no_gpu is None:
@@ -254,12 +264,15 @@ class GpuPanel(Widget):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "gpu" and event.state == WorkerState.ERROR:
             self.error = f"GPU panel: {event.worker.error}"
-            self.refresh(layout=True)
+            self._repaint()
 
     # -- painting --------------------------------------------------------------------------
 
     def _lines(self, width: int) -> list[Text]:
-        return gpu_lines(
+        # computed once per poll and width (layout asks for the height, then render)
+        if self._cached is not None and self._cached[0] == width:
+            return self._cached[1]
+        lines = gpu_lines(
             self.samples,
             self.history,
             width,
@@ -267,6 +280,8 @@ class GpuPanel(Widget):
             error=self.error,
             waiting=self._waiting,
         )
+        self._cached = (width, lines)
+        return lines
 
     def get_content_height(self, container, viewport, width: int) -> int:
         return len(self._lines(width))

@@ -134,19 +134,19 @@ STALL_WORKER = Path(__file__).with_name("stall_worker.py")
 
 
 def test_killed_queue_resumes_without_redoing_finished_members(tmp_path, tiny_toml, monkeypatch):
-    """Member 1 (1 epoch) finishes, member 2 (3 epochs) stalls right after its epoch-1
-    checkpoint (stall_worker.py), member 3 is still queued: the kill always lands
-    mid-run, however fast or loaded the machine."""
+    """Member 1 (1 epoch) finishes, member 2 (2 epochs) stalls right after its epoch-1
+    checkpoint (stall_worker.py): the kill always lands mid-run, however fast or loaded
+    the machine. (Two members only: each worker start costs ~5-15 s of imports.)"""
     cfg = tiny_toml(n=60, epochs=1)
     root = tmp_path / "runs"
     marker = tmp_path / "stalled"
-    names = ["epochs1-s0", "epochs3-s0", "epochs2-s0"]
+    names = ["epochs1-s0", "epochs2-s0"]
     monkeypatch.setenv("FBTUI_TEST_SWEEP_WORKER", str(STALL_WORKER))
     monkeypatch.setenv("STALL_RUN", names[1])
     monkeypatch.setenv("STALL_MARKER", str(marker))
-    sweep_dir = start_sweep(cfg, root, "--set", "train.epochs=1,3,2", "--parallel", "1")
+    sweep_dir = start_sweep(cfg, root, "--set", "train.epochs=1,2", "--parallel", "1")
     assert [m["run"] for m in read_sweep(sweep_dir)["members"]] == names
-    first, second, third = (sweep_dir / n for n in names)
+    first, second = (sweep_dir / n for n in names)
 
     def state(run: Path) -> str:
         return (read_status(run) or {}).get("state", "")
@@ -160,7 +160,6 @@ def test_killed_queue_resumes_without_redoing_finished_members(tmp_path, tiny_to
         )
 
     wait_for(second_stalled_mid_run, "member 2 to stall after its first checkpoint", sweep_dir)
-    assert state(third) == "queued"
     # SIGKILL the queue runner's and the running member's process groups: no clean-up
     runner_pid = read_sweep(sweep_dir)["runner"]["pid"]
     member_pid = read_status(second)["pid"]
@@ -179,7 +178,6 @@ def test_killed_queue_resumes_without_redoing_finished_members(tmp_path, tiny_to
     assert {m["run"]: m["state"] for m in info["members"]} == {
         names[0]: "finished",
         names[1]: "failed (lost)",
-        names[2]: "queued",
     }
 
     res = runner.invoke(app, ["queue", "resume", sweep_dir.name, "--runs-dir", str(root)])
@@ -188,7 +186,7 @@ def test_killed_queue_resumes_without_redoing_finished_members(tmp_path, tiny_to
     wait_for(lambda: finished(sweep_dir), "the resumed sweep to finish", sweep_dir)
     info = describe_sweep(sweep_dir)
     assert info["state"] == "finished", info
-    for run in (first, second, third):
+    for run in (first, second):
         assert_complete(run)
     # member 1 was not redone: its files are byte for byte what they were before the kill
     assert (first / "summary.json").stat().st_mtime_ns == mtime

@@ -5,6 +5,14 @@ import os
 
 import pytest
 
+# Under xdist each worker would start as many torch/OpenMP threads as there are cores:
+# two workers on two cores then fight over them (spinning OpenMP threads), which made the
+# training tests several times slower. Give each worker its share, before torch loads;
+# subprocesses (detached runs, torchrun) inherit it.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+if _WORKERS > 1 and "OMP_NUM_THREADS" not in os.environ:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _fbtui_env(tmp_path_factory):

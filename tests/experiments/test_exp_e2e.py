@@ -1,5 +1,6 @@
-"""End to end on the synthetic set: each head learns (test Pearson >= 0.6), and a trained
-run drives calibration, fine-tuning on a calibrated set and merging an extra set."""
+"""End to end on the synthetic set: regression learns (test Pearson >= 0.6; the other
+heads are in test_exp_e2e_classify.py), and the trained run drives calibration,
+fine-tuning on a calibrated set and merging an extra set."""
 
 import csv
 import json
@@ -15,88 +16,14 @@ from fbtui.cli.main import app, load_commands
 load_commands()
 runner = CliRunner()
 
-# Small enough for ~20-30 s a head on two idle CPU cores (3 s an epoch), large enough to
-# learn the synthetic faces' visible features to a Pearson well above 0.6. Measured with
-# seed 0 (best test PC after 6 epochs): regression 0.818, bins 0.703, distribution 0.800.
-# Fewer images learn much worse (1200 training images here; with 900, bins stayed near 0.5).
-E2E_TOML = """
-[experiment]
-name = "{name}"
-seed = 0
 
-[data]
-root = "synthetic"
-synth_n = {n}
-synth_size = {synth_size}
-image_size = {size}
-
-[model]
-backbone = "tiny"
-width = {width}
-head = "{head}"
-dropout = 0.0
-
-[train]
-epochs = {epochs}
-batch_size = 32
-optimizer = "adamw"
-lr = {lr}
-weight_decay = 1e-4
-device = "cpu"
-
-[schedule]
-name = "cosine"
-
-[augment]
-hflip = true
-
-[log]
-every_steps = 10
-"""
-SETTINGS = {"n": 2000, "synth_size": 48, "size": 48, "width": 16, "epochs": 6, "lr": 0.002}
-
-
-def write_config(folder: Path, head: str, **over) -> Path:
-    p = folder / f"e2e_{head}.toml"
-    p.write_text(E2E_TOML.format(**{**SETTINGS, **over}, head=head, name=f"e2e_{head}"))
-    return p
-
-
-@pytest.fixture(scope="session")
-def e2e_runs(tmp_path_factory):
-    """Runs trained once per session, by head (the regression run is reused below)."""
-    base = tmp_path_factory.mktemp("e2e")
-    done: dict[str, Path] = {}
-
-    def get(head: str) -> Path:
-        if head not in done:
-            cfg = write_config(base, head)
-            runs = base / "runs" / head
-            res = runner.invoke(app, ["run", str(cfg), "--runs-dir", str(runs)])
-            assert res.exit_code == 0, res.output
-            (done[head],) = [p for p in runs.iterdir() if p.is_dir()]
-        return done[head]
-
-    return get
-
-
-@pytest.mark.parametrize("head", ["regression", "bins", "distribution"])
-def test_each_head_learns_the_synthetic_set(e2e_runs, head):
-    run = e2e_runs(head)
-    summary = json.loads((run / "summary.json").read_text())
-    best = summary["best"]
-    print(f"{head}: best test pc {best['pc']:.4f} mse {best['mse']:.4f} at epoch {best['epoch']}")
+def test_regression_learns_the_synthetic_set(e2e_runs):
+    run = e2e_runs("regression")
+    best = json.loads((run / "summary.json").read_text())["best"]
+    print(f"regression: best test pc {best['pc']:.4f} mse {best['mse']:.4f} at {best['epoch']}")
     assert best["pc"] >= 0.6, best
     rows = list(csv.DictReader(open(run / "predictions.csv")))
-    preds = np.array([float(r["prediction"]) for r in rows])
-    assert 1.0 <= preds.min() and preds.max() <= 5.0 or head == "regression"
-    if head == "distribution":
-        assert {"p1", "p2", "p3", "p4", "p5", "std"} <= set(rows[0])
-        p = np.array([[float(r[f"p{k}"]) for k in range(1, 6)] for r in rows])
-        assert np.allclose(p.sum(1), 1.0, atol=1e-4)
-        assert np.allclose(p @ np.arange(1, 6), preds, atol=1e-4)
-        std = np.array([float(r["std"]) for r in rows])
-        assert 0.2 < std.mean() < 1.5  # raters disagree by roughly a rating point
+    assert len(rows) > 0 and all(np.isfinite(float(r["prediction"])) for r in rows)
 
 
 def _list_set(src_run: Path, folder: Path, k: float, b: float) -> tuple[Path, np.ndarray]:
@@ -138,7 +65,7 @@ def test_calibrate_recovers_k_and_b(e2e_runs, tmp_path):
     assert "calibration = {k = 0.8000, b = 0.300" in text.output
 
 
-def test_finetune_on_a_calibrated_set_fits_against_init_from(e2e_runs, tmp_path):
+def test_finetune_on_a_calibrated_set_fits_against_init_from(e2e_runs, write_config, tmp_path):
     run = e2e_runs("regression")
     data, _ = _list_set(run, tmp_path / "extra", k=0.8, b=0.3)
     cfg = write_config(tmp_path, "regression", epochs=1)
@@ -165,7 +92,7 @@ def test_finetune_on_a_calibrated_set_fits_against_init_from(e2e_runs, tmp_path)
     assert best["mse"] < 0.05  # started from the model the labels were derived from
 
 
-def test_merge_an_extra_set(e2e_runs, tmp_path):
+def test_merge_an_extra_set(e2e_runs, write_config, tmp_path):
     run = e2e_runs("regression")
     data, _ = _list_set(run, tmp_path / "extra", k=0.8, b=0.3)
     extra = f"""
@@ -186,7 +113,7 @@ weight = 0.5
     assert status["train_images"] == 120 + 60
 
 
-def test_fit_without_a_model_is_a_clear_error(tmp_path):
+def test_fit_without_a_model_is_a_clear_error(write_config, tmp_path):
     cfg = write_config(tmp_path, "regression", epochs=1, n=60)
     cfg.write_text(
         cfg.read_text()

@@ -12,8 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fbtui.errors import RunError, UserError
-from fbtui.runs.layout import LOG
-from fbtui.runs.status import UnreadableStatus, effective_state, pid_alive, read_status
+from fbtui.runs.layout import KFOLD, LOG, STATUS
+from fbtui.runs.status import (
+    UnreadableStatus,
+    check_status,
+    effective_state,
+    pid_alive,
+    read_json,
+    read_status,
+)
 
 
 def spawn_worker(run_dir: Path, args: list[str] | None = None) -> int:
@@ -67,7 +74,13 @@ def stop_targets(status: dict) -> list[int]:
 
 def stop_run(run_dir: Path, wait: float = 0.0) -> str:
     """Ask a live run to stop (SIGTERM to every rank: it saves a checkpoint and becomes
-    `stopped`). Returns the state after waiting up to `wait` seconds."""
+    `stopped`). Returns the state after waiting up to `wait` seconds.
+
+    A k-fold group stops through its running fold: the fold checkpoints, and a stopped
+    fold ends the group's loop (`fbtui resume GROUP` continues it)."""
+    run_dir = Path(run_dir)
+    if (run_dir / KFOLD).is_file() and not (run_dir / STATUS).exists():
+        return _stop_group(run_dir, wait)
     try:
         status = read_status(run_dir)
     except UnreadableStatus as e:  # never signal pids read from a file we cannot trust
@@ -90,6 +103,36 @@ def stop_run(run_dir: Path, wait: float = 0.0) -> str:
             break
         time.sleep(0.2)
     return effective_state(read_status(run_dir) or {})
+
+
+def _live_folds(group: Path) -> list[Path]:
+    live = []
+    for fold in sorted(p for p in group.iterdir() if (p / STATUS).is_file()):
+        try:
+            state = effective_state(read_status(fold) or {})
+        except UnreadableStatus:
+            continue
+        if state in ("running", "running (stale)"):
+            live.append(fold)
+    return live
+
+
+def _stop_group(group: Path, wait: float) -> str:
+    live = _live_folds(group)
+    try:
+        data = read_json(group / KFOLD) or {}
+        check_status(data, group / KFOLD)  # never wait on a pid we cannot trust
+        pid = data.get("pid")
+    except UnreadableStatus:
+        pid = None
+    deadline = time.time() + 15.0
+    while not live and isinstance(pid, int) and pid_alive(pid) and time.time() < deadline:
+        time.sleep(0.3)  # between two folds: the group process is about to start the next
+        live = _live_folds(group)
+    if not live:
+        raise RunError(f"{group.name}: no fold of this k-fold group is running: nothing to stop")
+    states = [stop_run(fold, wait) for fold in live]
+    return ", ".join(f"{f.name} {s}" for f, s in zip(live, states, strict=True))
 
 
 # -- several processes: torchrun --------------------------------------------------------

@@ -2,15 +2,22 @@
 plain PIL + torchvision.transforms Dataset in a DataLoader, same num_workers, same
 augmentations, same images, measured in the same run (issue 7, target >= 5x).
 
-    .venv/bin/python benchmarks/bench_loader.py [--n 1000] [--src 350] [--batches 5]
+    .venv/bin/python benchmarks/bench_loader.py [--n 1000] [--src 350] [--batches 0]
         [--repeats 3] [--workers 0 2] [--threads 1] [--quick]
 
 The images are a synthetic set at the real 350 px (`fbtui.data.synthesize`, generated once
 under /tmp/fbtui-bench), so decoding costs what SCUT-FBP5500's JPEGs cost. For each
-recipe and num_workers, every repeat draws `--batches` batches from a fresh epoch of each
-loader (alternating which goes first); the table gives medians and the ratio of the
-medians, with the per-repeat ratio range. The cache's one-time build is reported
-separately (it is paid once per image list and size, then reused by every run).
+recipe and num_workers, every repeat draws one whole epoch (or `--batches` batches) from
+each loader (alternating which goes first); the table gives medians and the ratio of the
+medians, with the per-repeat ratio range. Whole epochs, because a loader left mid-epoch
+keeps building the batches it had prefetched, in the background, while the *other*
+loader is being timed (4 PIL batches of leftover work made the cache look 3x slower
+with num_workers 2). The cache's one-time build is reported separately (it is paid once
+per image list and size, then reused by every run).
+
+The fbtui side is `fbtui.train.loaders.build_loaders`, exactly what `fbtui run` trains
+from (data.cache = "memory"): with num_workers > 0 that is background threads, not
+worker processes (see `fbtui.train.cached_loader`).
 
 Torch runs with `--threads` intra-op threads (default 1) in this process: on a shared
 2-core machine OpenMP's barrier makes a multi-threaded op wait for a descheduled thread
@@ -112,7 +119,7 @@ def cached_loader(cfg, prepared, workers: int):
 
 
 def draw(loader, batches: int, epoch: int, set_epoch=None) -> float:
-    """Images/s over the first `batches` batches of a fresh epoch."""
+    """Images/s over the first `batches` batches of a fresh epoch (0: all of them)."""
     if set_epoch:
         set_epoch(epoch)
     t = time.perf_counter()
@@ -130,7 +137,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000, help="synthetic images (60%% train)")
     ap.add_argument("--src", type=int, default=350, help="side of the JPEGs in pixels")
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--batches", type=int, default=5, help="batches timed per repeat")
+    ap.add_argument(
+        "--batches", type=int, default=0, help="batches timed per repeat (0: a whole epoch)"
+    )
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads here")
@@ -148,8 +157,9 @@ def main() -> None:
     prepared = SimpleNamespace(train=train, test=test, notes=[])
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
-        f"{len(train)} training images, {args.src} px JPEG; batch {args.batch}; {args.batches} "
-        f"batches x {args.repeats} repeats per cell; torch threads {torch.get_num_threads()}; "
+        f"{len(train)} training images, {args.src} px JPEG; batch {args.batch}; "
+        f"{args.batches or 'all'} batches x {args.repeats} repeats per cell; "
+        f"torch threads {torch.get_num_threads()}; "
         f"{os.cpu_count()} CPUs, load average {load:.1f}"
     )
     names = list(RECIPES)
@@ -191,9 +201,10 @@ def main() -> None:
         for w in args.workers:
             plain = plain_loader(train, cfg.augment, cfg.data, args.batch, w)
             cached = cached_loader(cfg, prepared, w)
-            # warm up: worker start, first-touch of the cache pages
-            draw(plain, 1, 0)
-            draw(cached.train, 1, 0, cached.set_epoch)
+            # warm up (worker start, first touch of the cache pages), as many batches as
+            # are timed, so no prefetched leftovers run on into the first timing
+            draw(plain, args.batches, 0)
+            draw(cached.train, args.batches, 0, cached.set_epoch)
             p_rates, c_rates = [], []
             for r in range(args.repeats):
                 order = (
@@ -220,6 +231,8 @@ def main() -> None:
         print(
             f"| {name} | {w} | {p:.0f} | {c:.0f} | **{c / p:.1f}x** ({min(ratios):.1f}-{max(ratios):.1f}) |"
         )
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\nload average at the end {load:.1f} on {os.cpu_count()} CPUs")
     worst = min(c / p for _, _, p, c, _ in rows)
     print(f"\nsmallest ratio {worst:.1f}x (target >= 5x){'' if worst >= 5 else '  BELOW TARGET'}")
 

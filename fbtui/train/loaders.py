@@ -135,7 +135,8 @@ def _cached_loaders(cfg, prepared, device, rank: int, world: int, bs: int) -> Lo
     train_ds = CachedFaceDataset(
         cache,
         prepared.train,
-        BatchAugment(AugmentSpec.from_config(cfg.augment, cfg.data, train=True)),
+        # the fused colour path (one affine map per image, YIQ hue): see tensor_augment
+        BatchAugment(AugmentSpec.from_config(cfg.augment, cfg.data, train=True), exact=False),
         label_noise_std=cfg.data.label_noise_std,
         seed=cfg.experiment.seed,
         skip_bad=cfg.data.skip_bad,

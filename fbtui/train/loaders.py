@@ -135,7 +135,7 @@ def _cached_loaders(cfg, prepared, device, rank: int, world: int, bs: int) -> Lo
     train_ds = CachedFaceDataset(
         cache,
         prepared.train,
-        # the fused colour path (one affine map per image, YIQ hue): see tensor_augment
+        # the fused colour path (one affine map per image, linear hue): see tensor_augment
         BatchAugment(AugmentSpec.from_config(cfg.augment, cfg.data, train=True), exact=False),
         label_noise_std=cfg.data.label_noise_std,
         seed=cfg.experiment.seed,

@@ -200,6 +200,7 @@ class MetricsPanel(Widget):
         self._slots = 1
         self._charts: list[Chart] = []
         self._error = ""
+        self._painted_run: RunInfo | None = None  # the RunInfo the text lines show
         self._shown: dict[str | None, object] = {}  # what each text line shows now
         self._source_lock = threading.Lock()
         self.clock: Callable[[], float] = settings.clock
@@ -300,6 +301,14 @@ class MetricsPanel(Widget):
             return  # a result for a run no longer watched
         snap = event.snapshot
         self._first_poll = False
+        if (
+            snap.series is None
+            and snap.status == self.status
+            and snap.state == self.state
+            and snap.error == self._error
+            and self.run is self._painted_run
+        ):
+            return  # polled every second; the trainer beats every few: nothing to repaint
         changed: set[str] = set()
         if snap.series is not None:
             # the reader hands out a new series object exactly when a tag got points
@@ -363,6 +372,7 @@ class MetricsPanel(Widget):
             hint.display = True
 
     def _paint_text(self) -> None:
+        self._painted_run = self.run
         head = self.query_one("#run-head", Static)
         figures = self.query_one("#figures", Static)
         progress = self.query_one("#progress", Static)

@@ -183,6 +183,7 @@ class RunTable(DataTable):
         self._order: list[str] = []  # row keys as shown
         self._name_width = 0
         self._selected_key: str | None = None
+        self._drawn: dict[str, tuple] = {}  # row key -> `_stamp` when its cells were set
 
     # -- public API ----------------------------------------------------------------------
 
@@ -335,12 +336,25 @@ class RunTable(DataTable):
             self._order = order
             if keep in order:
                 self.move_cursor(row=order.index(keep), animate=False)
+            self._drawn = {key: self._stamp(key) for key in order}
         else:
             for key in order:
+                stamp = self._stamp(key)
+                drawn = self._drawn.get(key)
+                # re-listed every 2 s: a run whose RunInfo is the very object drawn (the
+                # lister re-reads only changed runs) needs its cells only when the clock
+                # moved a minute (durations, dates) or the table changed around it
+                if drawn is not None and drawn[0] is stamp[0] and drawn[1:] == stamp[1:]:
+                    continue
+                self._drawn[key] = stamp
                 for (col, *_), cell in zip(COLUMNS, self._cells(self.runs[key]), strict=True):
                     if not _same(self.get_cell(key, col), cell):
                         self.update_cell(key, col, cell)
         self._post_selected()
+
+    def _stamp(self, key: str) -> tuple:
+        """What a row's cells depend on, the RunInfo compared by identity."""
+        return (self.runs[key], self.wide, self._name_width, key in self.marked, self.clock() // 60)
 
     def _post_selected(self) -> None:
         run = self.current

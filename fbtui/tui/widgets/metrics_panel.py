@@ -479,7 +479,10 @@ class MetricsPanel(Widget):
         grid.add_row(
             left,
             ProgressBar(
-                total=p.total, completed=p.step, complete_style="green", finished_style="blue"
+                total=p.total,
+                completed=p.step,
+                complete_style="green",
+                finished_style="bright_blue",
             ),
             right,
         )

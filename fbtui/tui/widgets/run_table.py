@@ -26,7 +26,7 @@ STATE_STYLE = {
     "running": "bold green",
     "running (stale)": "bold yellow",
     "queued": "cyan",
-    "finished": "blue",
+    "finished": "bright_blue",  # plain blue is near-unreadable on black with 16 colours
     "stopped": "yellow",
     "failed": "bold red",
     "failed (lost)": "bold red",

@@ -255,11 +255,14 @@ def _rotation_terms(spec: AugmentSpec, p: AugmentParams, device) -> tuple[torch.
     return fixed(sin * y + (c + m)), fixed(cos * x), fixed(cos * y + (c + m)), fixed(-sin * x)
 
 
-def _bordered(x: torch.Tensor, rows: torch.Tensor | None, m: int = 1) -> torch.Tensor:
+def _bordered(
+    x: torch.Tensor, rows: torch.Tensor | None, m: int = 1, reuse: bool | None = None
+) -> torch.Tensor:
     """uint8 [B, 3, R + 2m, R + 2m]: images x (or x[rows]) framed by m zero pixels. On
-    the CPU each cache row is copied straight into the frame (no gathered batch), in a
-    buffer kept per thread whose frame stays zero (the caller only reads it)."""
-    if x.device.type != "cpu":
+    the CPU (`reuse`) each cache row is copied straight into the frame (no gathered
+    batch), in a buffer kept per thread whose frame stays zero (the caller only reads
+    it); elsewhere one pad of the gathered batch."""
+    if not (x.device.type == "cpu" if reuse is None else reuse):
         x = x if rows is None else x.index_select(0, rows.to(x.device))
         return F.pad(x, (m, m, m, m))
     R = x.shape[-1]

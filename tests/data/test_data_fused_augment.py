@@ -13,6 +13,7 @@ from fbtui.data.tensor_augment import (
     HUE,
     AugmentSpec,
     BatchAugment,
+    _bordered,
     _frame,
     geometry,
     hue_matrix,
@@ -160,3 +161,14 @@ def test_rotation_over_the_wide_frame_matches_pil_and_the_clamped_path(faces, an
 def test_large_rotation_falls_back_to_the_clamped_frame():
     assert _frame(AugmentSpec(S, R, rotation=90, crop="random")) == 1
     assert _frame(AugmentSpec(S, R, rotation=10, crop="random", pad=4)) == 1
+
+
+def test_framed_copy_per_row_equals_a_padded_batch():
+    """The CPU's reused per-thread frame and the GPU's one pad give the same pixels."""
+    x = torch.randint(0, 256, (6, 3, R, R), dtype=torch.uint8)
+    rows = torch.tensor([5, 1, 1, 3])
+    for m in (1, 7):
+        pad = _bordered(x, rows, m, reuse=False)
+        assert torch.equal(pad, torch.nn.functional.pad(x[rows], (m, m, m, m)))
+        assert torch.equal(_bordered(x, rows, m, reuse=True), pad)
+        assert torch.equal(_bordered(x[:2], None, m, reuse=True), _bordered(x[:2], None, m, False))

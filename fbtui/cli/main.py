@@ -36,21 +36,24 @@ def load_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] == ["dashboard"]:
-        from fbtui.cli.dashboard_fast import try_dashboard
-
-        if try_dashboard(args[1:]):
-            return
-    from rich.markup import escape
-
-    from fbtui.cli.app import app, err_console
     from fbtui.errors import UserError
 
-    load_commands()
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
+        if args[:1] == ["dashboard"]:
+            from fbtui.cli.dashboard_fast import try_dashboard
+
+            if try_dashboard(args[1:]):
+                return
+        from fbtui.cli.app import app
+
+        load_commands()
         app(args=args, prog_name="fbtui")
     except UserError as e:
+        from rich.markup import escape
+
+        from fbtui.cli.app import err_console
+
         err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
 

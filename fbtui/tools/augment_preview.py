@@ -78,7 +78,11 @@ def to_pixels(x, normalized: bool) -> np.ndarray:
 
 
 def make_pairs(cfg, records: list[Any], seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(test-time view, one augmented draw) for each record, as uint8 HxWx3 arrays."""
+    """(test-time view, one augmented draw) for each record, as uint8 HxWx3 arrays, drawn
+    by the path training takes: PIL transforms, or with data.cache the batched tensor
+    augmentation on the decoded-image cache (its fused colour jitter differs slightly)."""
+    if cfg.data.cache != "none":
+        return _cached_pairs(cfg, records, seed)
     import torch
 
     from fbtui.data.dataset import build_transform
@@ -94,6 +98,22 @@ def make_pairs(cfg, records: list[Any], seed: int = 0) -> list[tuple[np.ndarray,
         img = load_image(r.path)
         out.append((to_pixels(test_tf(img), norm), to_pixels(train_tf(img), norm)))
     return out
+
+
+def _cached_pairs(cfg, records: list[Any], seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    import torch
+
+    from fbtui.data.cache import decode_resized
+    from fbtui.data.tensor_augment import AugmentSpec, BatchAugment
+
+    x = torch.from_numpy(np.stack([decode_resized(r.path, cfg.data.resize_to) for r in records]))
+    # the two BatchAugments the cached loaders build (fbtui.train.loaders)
+    train = BatchAugment(AugmentSpec.from_config(cfg.augment, cfg.data, train=True), exact=False)
+    test = BatchAugment(AugmentSpec.from_config(cfg.augment, cfg.data, train=False))
+    g = torch.Generator().manual_seed(seed)
+    norm = cfg.augment.normalize
+    views, draws = test(x, generator=g), train(x, generator=g)
+    return [(to_pixels(a, norm), to_pixels(b, norm)) for a, b in zip(views, draws, strict=True)]
 
 
 def compose_grid(
@@ -155,7 +175,9 @@ def render_terminal(img: Image.Image, console, max_width: int = 120) -> None:
         for top, bottom in row:
             line.append(
                 "▀",
-                Style(color=Color.from_rgb(*map(int, top)), bgcolor=Color.from_rgb(*map(int, bottom))),
+                Style(
+                    color=Color.from_rgb(*map(int, top)), bgcolor=Color.from_rgb(*map(int, bottom))
+                ),
             )
         console.print(line, no_wrap=True, overflow="crop")
 
@@ -164,6 +186,18 @@ def describe_transform(cfg) -> str:
     """One line naming the training augmentation steps."""
     from fbtui.data.dataset import build_transform
 
+    if cfg.data.cache != "none":
+        a = cfg.augment
+        parts = [f"cached uint8 {cfg.data.resize_to}px"]
+        parts += [f"pad {a.pad}"] if a.pad else []
+        parts += [f"rotate ±{a.rotation:g}°"] if a.rotation else []
+        parts += [f"{a.crop} crop {cfg.data.image_size}"] if a.crop != "none" else []
+        parts += ["hflip"] if a.hflip else []
+        cj = a.color_jitter
+        if cj.brightness or cj.contrast or cj.saturation or cj.hue:
+            parts.append("fused colour jitter")
+        parts += ["normalize"] if a.normalize else []
+        return " → ".join(parts) + " (batched tensors)"
     tf = build_transform(cfg.augment, cfg.data, train=True)
     steps = getattr(tf, "transforms", None)
     if steps is None:

@@ -101,3 +101,27 @@ def test_the_trainer_gives_noise_to_the_training_set_only():
     loaders = build_loaders(cfg, Prepared(train=recs, test=recs), torch.device("cpu"))
     assert loaders.train_ds.label_noise_std == 0.1
     assert loaders.test_ds.label_noise_std == 0.0
+
+
+def test_augment_with_the_cache_shows_the_tensor_path(tmp_path):
+    """data.cache = "memory" trains on batched tensor augmentation: the preview draws it,
+    says so, and its test-time view equals the PIL one (resize + center crop)."""
+    png = tmp_path / "grid.png"
+    args = ["augment", str(EXPERIMENTS / "base.toml"), "--png", str(png), "--n", "4"]
+    args += ["--set", 'data.cache="memory"', "--set", "augment.color_jitter.brightness=0.4"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "cached uint8 224px" in res.output and "fused colour jitter" in res.output
+    assert "(batched tensors)" in res.output and "RandomCrop" not in res.output
+    from fbtui.config import load_config
+    from fbtui.tools.augment_preview import make_pairs, pick_samples
+
+    cfg = load_config(EXPERIMENTS / "base.toml", ["data.cache='memory'"])
+    records = pick_samples(cfg, 3).records
+    cached = make_pairs(cfg, records)
+    cfg.data.cache = "none"
+    plain = make_pairs(cfg, records)
+    for (view_c, draw_c), (view_p, _) in zip(cached, plain, strict=True):
+        assert view_c.shape == draw_c.shape == (224, 224, 3)
+        assert np.abs(view_c.astype(int) - view_p.astype(int)).max() <= 1  # rounding only
+        assert not np.array_equal(view_c, draw_c)  # the draw is augmented

@@ -136,7 +136,7 @@ def augment_rate(device, batch, size, resize, steps, quick):
         size, resize, rotation=10, crop="random", pad=16 if not quick else 2, hflip=True,
         brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1,
     )  # fmt: skip
-    aug = BatchAugment(spec)
+    aug = BatchAugment(spec, exact=False)  # the fused colour path training uses
     x = torch.randint(0, 256, (batch, 3, resize, resize), dtype=torch.uint8, device=device)
     g = torch.Generator().manual_seed(0)
     aug(x, generator=g)
@@ -161,7 +161,7 @@ def pipeline_rate(device, batch, size, resize, steps, warmup, watch, quick):
     n = batch * (steps + warmup)
     cache, records = fake_cache(n, resize, device)
     spec = AugmentSpec(size, resize, crop="random", pad=16 if not quick else 2, hflip=True)
-    ds = CachedFaceDataset(cache, records, BatchAugment(spec))
+    ds = CachedFaceDataset(cache, records, BatchAugment(spec, exact=False))
     ds.images = place_cache(cache, device)
     loader = CachedLoader(ds, EpochSampler(n, 0), batch, drop_last=True, device=device)
     backbone = "resnet50" if not quick else "tiny"

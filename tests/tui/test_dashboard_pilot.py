@@ -326,6 +326,24 @@ async def test_resume_a_lost_run(runs_copy, experiments_dir, fake_gpu, fake_laun
         assert fake_launch[0][:2] == ["resume", str(runs_copy / "lost-run-20250615-100000")]
 
 
+async def test_stop_and_resume_a_kfold_group(runs_copy, experiments_dir, fake_gpu, fake_launch):
+    """A k-fold group resumes like a run (`fbtui resume GROUP` continues its folds)."""
+    group = runs_copy / "cv5-20250616-080000"
+    for k, state in ((1, "finished"), (2, "stopped")):
+        (group / f"cv{k}").mkdir(parents=True)
+        status = {"state": state, "started": 1750060800.0 + k, "updated": 1750060900.0 + k}
+        (group / f"cv{k}" / "status.json").write_text(json.dumps(status))
+    kfold = {"state": "stopped", "runs": ["cv1", "cv2"], "started": 1750060800.0}
+    (group / "kfold.json").write_text(json.dumps({**kfold, "updated": 1750060902.0}))
+    app = make_app(runs_copy, experiments_dir, test_mode=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await _select(pilot, group.name)
+        await pilot.press("r")
+        await settle(pilot)
+        assert fake_launch == [["resume", str(group), "--detach", "--runs-dir", str(runs_copy)]]
+
+
 # -- marks and compare ------------------------------------------------------------------------
 
 

@@ -29,6 +29,15 @@ _NOTIFY_AT_START = {"lost", "stale", "input"}
 _RESUMABLE = {"stopped", "failed", "failed (lost)", "diverged"}
 
 
+def _is_kfold(run) -> bool:
+    return run.kind == "group" and (run.path / "kfold.json").is_file()
+
+
+def _stoppable(run) -> bool:
+    """fbtui runs and k-fold groups (through their running fold) stop and resume."""
+    return run.kind == "fbtui" or _is_kfold(run)
+
+
 class DashboardScreen(Screen):
     """Runs, live view, GPU panel, footer."""
 
@@ -355,7 +364,7 @@ class DashboardScreen(Screen):
         run = self._current()
         if run is None:
             return
-        if run.kind != "fbtui" or not run.state.startswith("running"):
+        if not _stoppable(run) or not run.state.startswith("running"):
             self.notify(f"{run.name} is {run.state}: nothing to stop", severity="warning")
             return
 
@@ -386,7 +395,10 @@ class DashboardScreen(Screen):
         run = self._current()
         if run is None:
             return
-        if run.kind != "fbtui":
+        if run.kind == "group" and not _is_kfold(run):
+            self.notify(f"{run.name} is a sweep: resume it with `fbtui queue resume {run.name}`")
+            return
+        if not _stoppable(run):
             self.notify(f"{run.name} is a plain TensorBoard logdir: only fbtui runs resume")
             return
         if run.state not in _RESUMABLE:

@@ -60,6 +60,7 @@ class CompareScreen(Screen[None]):
         Binding("slash", "focus_filter", "Tag filter"),
         Binding("left_square_bracket", "smoothing(-1)", "Smooth−"),
         Binding("right_square_bracket", "smoothing(1)", "Smooth+"),
+        Binding("r", "toggle_raw", "Raw"),
         Binding("x", "cycle_x", "X axis"),
         Binding("l", "toggle_log", "Log y"),
         Binding("o", "toggle_outliers", "Outliers"),
@@ -258,6 +259,10 @@ class CompareScreen(Screen[None]):
         else:
             lower = [w for w in SMOOTHING_LEVELS if w < current - 1e-9]
             self.view.smoothing = lower[-1] if lower else 0.0
+        self._view_changed()
+
+    def action_toggle_raw(self) -> None:
+        self.view.show_raw = not self.view.show_raw
         self._view_changed()
 
     def action_cycle_x(self) -> None:

@@ -189,7 +189,13 @@ def test_ansi_theme_for_16_colour_terminals(tmp_path):
             assert app.theme == "ansi-dark"
             chart = app.screen.query(TagChart).first()
             styles = [d.line_style for d in chart.query_one("PlotWidget")._datasets]
-            assert styles == ["red", "green", "yellow"]  # the terminal's own palette
+            # the terminal's own palette; each run's raw curve faint under its smoothed one
+            assert styles == ["dim red", "red", "dim green", "green", "dim yellow", "yellow"]
+            await pilot.press("r")  # raw curves off
+            await pilot.pause()
+            styles = [d.line_style for d in chart.query_one("PlotWidget")._datasets]
+            assert styles == ["red", "green", "yellow"]
+            assert "raw" not in str(app.screen.view.describe())
 
     asyncio.run(go())
 

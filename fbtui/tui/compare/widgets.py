@@ -54,10 +54,13 @@ class ViewSettings:
     log_y: bool = False
     ignore_outliers: bool = True  # TensorBoard's 5th-95th percentile y range
     tag_pattern: str = ""
+    show_raw: bool = True  # the unsmoothed curve, faint, behind the smoothed one
 
     def describe(self) -> str:
+        raw = " · raw" if self.show_raw and self.smoothing > 0 else ""
         return (
-            f"smoothing {self.smoothing:g} · x {self.x_axis} · log-y {'on' if self.log_y else 'off'}"
+            f"smoothing {self.smoothing:g}{raw} · x {self.x_axis} · "
+            f"log-y {'on' if self.log_y else 'off'}"
             f" · outliers {'ignored' if self.ignore_outliers else 'shown'}"
         )
 
@@ -160,6 +163,12 @@ class TagChart(Vertical):
             if not ok.any():
                 continue
             plotted.append(y[ok])
+            if view.show_raw and view.smoothing > 0:  # as TensorBoard: raw faint underneath
+                raw = plot_values(s, 0.0, view.log_y)
+                keep = np.isfinite(x) & np.isfinite(raw)
+                plotted.append(raw[keep])  # the y range covers it (outliers still ignored)
+                rx, ry = thin(x[keep], raw[keep], width * 4)
+                plot.plot(rx, ry, line_style=f"dim {run_color(i)}", hires_mode=HiResMode.BRAILLE)
             tx, ty = thin(x[ok], y[ok], width * 4)
             plot.plot(tx, ty, line_style=run_color(i), hires_mode=HiResMode.BRAILLE, label=run.name)
         title_widget.update(title)

@@ -32,13 +32,15 @@ STATE_STYLE = {
 }
 
 
-def create_run(cfg, root: Path) -> Path:
-    """Make the run folder and write the resolved config and a `queued` status."""
+def create_run(cfg, root: Path, stem: str = "") -> Path:
+    """Make the run folder `<stem>-<YYYYmmdd-HHMMSS>` (DESIGN §3: the stem is --name or the
+    config file's stem; experiment.name when none is given) and write the resolved config
+    and a `queued` status."""
     from fbtui.config import to_toml
     from fbtui.runs import layout
     from fbtui.runs.status import write_json_atomic
 
-    run_dir = layout.new_run_dir(root, cfg.experiment.name)
+    run_dir = layout.new_run_dir(root, stem or cfg.experiment.name)
     (run_dir / layout.CHECKPOINTS).mkdir()
     (run_dir / layout.CONFIG).write_text(to_toml(cfg), encoding="utf-8")
     write_json_atomic(
@@ -164,13 +166,16 @@ def run(
     cfg = load_config(config, set_)
     if name:
         cfg.experiment.name = name
+    # the folder is named after --name or the file, not experiment.name: a copied
+    # demo.toml saved as my_exp.toml makes my_exp-* runs (DESIGN §3)
+    stem = name or config.stem
     root = runs_root(runs_dir)
     if folds:
         if rdzv.world > 1:
             fail("--folds starts one process per fold; it does not combine with --nproc/--nnodes")
         from fbtui.train.kfold import run_folds
 
-        raise typer.Exit(run_folds(cfg, root, folds, detach=detach, console=console))
+        raise typer.Exit(run_folds(cfg, root, folds, detach=detach, console=console, stem=stem))
     from fbtui.train.trainer import prepare_data
 
     prepared = prepare_data(cfg)  # bad data fails here, before any run folder exists
@@ -178,9 +183,9 @@ def run(
         from fbtui.config import to_toml
         from fbtui.runs.launch import follower_dir
 
-        run_dir = follower_dir(root, cfg.experiment.name, rdzv.node_rank, to_toml(cfg))
+        run_dir = follower_dir(root, stem, rdzv.node_rank, to_toml(cfg))
     else:
-        run_dir = create_run(cfg, root)
+        run_dir = create_run(cfg, root, stem)
     if rdzv.world > 1:
         _launch_ddp(run_dir, rdzv, detach)
         return

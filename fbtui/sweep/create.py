@@ -60,7 +60,8 @@ def plan_sweep(
         cfg.experiment.name = f"{base.experiment.name}-{p.name}"
         members.append((p, cfg))
     return SweepPlan(
-        name=base.experiment.name,
+        # the sweep folder is named as `fbtui run` names runs: --name or the file's stem
+        name=name or config.stem,
         config_path=config,
         axes=axes,
         repeat=repeat,

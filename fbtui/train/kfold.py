@@ -103,10 +103,11 @@ def refresh(parent: Path, state: str | None = None, **extra: Any) -> dict[str, A
     return data
 
 
-def create_group(cfg, root: Path, folds: int) -> tuple[Path, dict[int, Any]]:
+def create_group(cfg, root: Path, folds: int, stem: str = "") -> tuple[Path, dict[int, Any]]:
     """Validate every fold's data, then make the parent folder, the K queued fold runs and
     kfold.json. Bad data fails here, before any folder exists. Returns the parent and each
-    fold's prepared data (for a foreground run, so the data is not opened twice)."""
+    fold's prepared data (for a foreground run, so the data is not opened twice). The parent
+    is `<stem>-<stamp>` (stem: --name or the config file's stem, as `fbtui run` names runs)."""
     from fbtui.cli.run_cmd import create_run
     from fbtui.train.trainer import prepare_data
 
@@ -126,7 +127,7 @@ def create_group(cfg, root: Path, folds: int) -> tuple[Path, dict[int, Any]]:
                 "(k-fold needs the SCUT layout with 5_folders_cross_validations_files)"
             )
         fold_cfgs.append((c, prepared))
-    parent = layout.new_run_dir(root, cfg.experiment.name)
+    parent = layout.new_run_dir(root, stem or cfg.experiment.name)
     prepared_by_fold = {}
     for k, (c, prepared) in enumerate(fold_cfgs, start=1):
         made = create_run(c, parent)
@@ -194,9 +195,11 @@ def train_folds(
     return refresh(parent)["state"]
 
 
-def run_folds(cfg, root: Path, folds: int, detach: bool = False, console=None) -> int:
+def run_folds(
+    cfg, root: Path, folds: int, detach: bool = False, console=None, stem: str = ""
+) -> int:
     """`fbtui run CONFIG --folds K`: returns the exit code (0 ok, 1 a fold failed or diverged)."""
-    parent, prepared = create_group(cfg, root, folds)
+    parent, prepared = create_group(cfg, root, folds, stem)
     if detach:
         pid = spawn_group(parent)
         msg = (

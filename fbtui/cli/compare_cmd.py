@@ -40,7 +40,13 @@ def compare(
 ) -> None:
     """Compare runs: a chart per tag with every run overlaid, best/last test metrics, config diff."""
     from fbtui.runs.store import resolve_run
-    from fbtui.tb.compare import all_tags, compile_tag_filter, open_runs, write_csv
+    from fbtui.tb.compare import (
+        all_tags,
+        compile_tag_filter,
+        open_runs,
+        reader_warnings,
+        write_csv,
+    )
 
     pattern = compile_tag_filter(tag)  # a bad regex: exit 2 before reading anything
     root = runs_root(runs_dir)
@@ -50,6 +56,11 @@ def compare(
     sweeps = [p for p in paths if is_sweep(p)]
     opened = open_runs(paths)
     tags = all_tags(opened, pattern)
+    warnings = reader_warnings(opened)
+
+    if csv_out is not None or plain or not sys.stdout.isatty():
+        # before the output: on a terminal they would scroll away behind the charts
+        _print_warnings(warnings)
 
     if csv_out is not None:
         if csv_out == "-":
@@ -73,8 +84,15 @@ def compare(
     from fbtui.tui.compare_screen import make_compare_app
 
     view = ViewSettings(smoothing=smoothing, tag_pattern=tag or "")
-    make_compare_app(runs=opened, view=view).run()
-    _print_sweep_tables(sweeps)  # after the screen closes, so it stays in the scrollback
+    make_compare_app(runs=opened, view=view).run()  # the status line counts the warnings
+    _print_warnings(warnings)  # after the screen closes, so they stay in the scrollback
+    _print_sweep_tables(sweeps)  # likewise
+
+
+def _print_warnings(lines: list[str]) -> None:
+    """Reader warnings (records skipped) on stderr, in yellow where stderr has colour."""
+    for line in lines:
+        err_console.print(line, style="yellow", markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_sweep_tables(sweeps: list[Path]) -> None:

@@ -113,6 +113,21 @@ def open_run(path: str | Path, name: str | None = None) -> CompareRun:
     return run
 
 
+MAX_WARNINGS_SHOWN = 20  # per run; the rest are counted
+
+
+def reader_warnings(runs: Iterable[CompareRun], limit: int = MAX_WARNINGS_SHOWN) -> list[str]:
+    """One line per thing the readers skipped (a bad CRC, a truncated file), run by run:
+    `warning: RUN: PATH @ byte N: MESSAGE`, then `… and K more` past `limit` per run."""
+    lines = []
+    for run in runs:
+        warnings = list(run.reader.warnings)
+        lines += [f"warning: {run.name}: {w}" for w in warnings[:limit]]
+        if len(warnings) > limit:
+            lines.append(f"warning: {run.name}: … and {len(warnings) - limit} more")
+    return lines
+
+
 RUN_FILES = ("config.toml", "summary.json", "status.json")
 
 

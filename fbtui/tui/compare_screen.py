@@ -235,6 +235,9 @@ class CompareScreen(Screen[None]):
 
     def _update_status(self) -> None:
         text = f"{len(self.runs)} runs · {len(self.tags)} tags · {self.view.describe()}"
+        warned = sum(len(run.reader.warnings) for run in self.runs)
+        if warned:  # records were skipped: say so where the eye is (details: Summary tab)
+            text += f" · [b yellow]{warned} reader warning{'s' if warned > 1 else ''}[/]"
         self.query_one("#compare-status", Static).update(text)
 
     # -- keys ----------------------------------------------------------------------------

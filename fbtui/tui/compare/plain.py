@@ -184,7 +184,8 @@ def render_plain(
     x_axis: str = "step",
     width: int | None = None,
 ) -> None:
-    """Print everything --plain shows."""
+    """Print everything --plain shows (the CLI prints reader warnings first, on stderr:
+    see `fbtui.tb.compare.reader_warnings`)."""
     chart_width = max(20, min(100, (width or console.width) - 14))
     console.print(Text("Summary: test metrics, best in reverse video", style="bold"))
     console.print(summary_table(runs, width or console.width))
@@ -197,6 +198,3 @@ def render_plain(
         console.print(
             Group(text_chart(runs, tag, smoothing=smoothing, x_axis=x_axis, width=chart_width))
         )
-    for r in runs:
-        for w in r.reader.warnings[:20]:
-            console.print(Text(f"warning: {r.name}: {w}", style="yellow"))

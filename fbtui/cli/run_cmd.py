@@ -56,9 +56,30 @@ def create_run(cfg, root: Path, stem: str = "") -> Path:
     return run_dir
 
 
-def _exit_for(state: str) -> None:
+#: the shell's code for a command ended by Ctrl-C (128 + SIGINT): `fbtui run a.toml &&
+#: fbtui run b.toml` must not start b after the user stopped a
+EXIT_INTERRUPTED = 130
+
+
+def _stopped_by_ctrl_c(run_dir: Path) -> bool:
+    from fbtui.runs.status import UnreadableStatus, read_status
+
+    try:
+        error = str((read_status(run_dir) or {}).get("error") or "")
+    except UnreadableStatus:
+        return False
+    return error.startswith("stopped by SIGINT")
+
+
+def _exit_for(state: str, run_dir: Path | None = None, interrupted: bool = False) -> None:
+    """Exit 1 for a failed or diverged run; 130 for one the user stopped with Ctrl-C
+    (`interrupted`, or SIGINT recorded in its status), after its clean stop."""
     if state in ("failed", "diverged"):
         raise typer.Exit(1)
+    if state == "stopped" and (
+        interrupted or (run_dir is not None and _stopped_by_ctrl_c(run_dir))
+    ):
+        raise typer.Exit(EXIT_INTERRUPTED)
 
 
 # -- several processes (DDP through torchrun) --------------------------------------------
@@ -103,8 +124,11 @@ def _launch_ddp(run_dir: Path, rdzv, detach: bool) -> None:
         return
     err_console.print(f"training with {where} (torchrun agent pid {proc.pid}); Ctrl-C stops")
 
+    interrupted = []  # follow() calls stop() only on Ctrl-C
+
     def stop() -> None:
         """As `fbtui stop` once this launch's ranks are registered, else through the agent."""
+        interrupted.append(True)
         try:
             st = (read_status(run_dir) or {}) if rdzv.node_rank == 0 else {}
         except UnreadableStatus:
@@ -130,7 +154,7 @@ def _launch_ddp(run_dir: Path, rdzv, detach: bool) -> None:
     if state == "running" and code is not None:
         state = "failed"  # the ranks died without recording it (killed, crashed agent)
     _print_outcome(run_dir, state)
-    _exit_for(state)
+    _exit_for(state, run_dir, interrupted=bool(interrupted))
 
 
 @app.command()
@@ -201,7 +225,7 @@ def run(
         return
     state = _train_here(run_dir, prepared)
     _print_outcome(run_dir, state)
-    _exit_for(state)
+    _exit_for(state, run_dir)
 
 
 def _train_here(run_dir: Path, prepared=None) -> str:
@@ -318,7 +342,7 @@ def resume(
         return
     state = _train_here(run_dir)
     _print_outcome(run_dir, state)
-    _exit_for(state)
+    _exit_for(state, run_dir)
 
 
 @app.command()

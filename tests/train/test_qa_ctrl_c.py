@@ -1,0 +1,43 @@
+"""QA: Ctrl-C on a foreground `fbtui run` stops cleanly (checkpoint, state stopped) and
+exits 130, so `fbtui run a.toml && fbtui run b.toml` does not go on to b."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+TIMEOUT = 240  # two busy cores shared with other tests
+
+
+def test_ctrl_c_exits_130_after_a_clean_stop(tmp_path, tiny_toml):
+    cfg = tiny_toml(n=120, epochs=200)
+    root = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fbtui", "run", str(cfg), "--runs-dir", str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    try:
+        deadline = time.time() + TIMEOUT
+        while time.time() < deadline:  # the trainer's handler is installed once running
+            runs = list(root.glob("tiny-*/status.json")) if root.is_dir() else []
+            st = json.loads(runs[0].read_text()) if runs else {}
+            if st.get("state") == "running" and st.get("step", 0) >= 2:
+                break
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    assert "stopped" in out and "Traceback" not in out, out
+    run = runs[0].parent
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "stopped" and status["error"].startswith("stopped by SIGINT")
+    assert (run / "checkpoints" / "last.pt").is_file()

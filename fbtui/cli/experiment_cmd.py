@@ -112,6 +112,12 @@ def calibrate_cmd(
         raise ConfigError(f"--format {fmt!r}: expected list, scut or auto")
     if label not in ("mean", "original"):
         raise ConfigError(f"--label {label!r}: expected mean or original")
+    if not dataset.is_dir():  # before the model loads; the data layer's hint is for configs
+        what = "is a file" if dataset.exists() else "not found"
+        raise ConfigError(
+            f"DATASET {dataset}: {what}; expected a folder: images with labels.txt (list "
+            "format) or a SCUT-FBP5500 layout (Images/, All_Ratings.xlsx)"
+        )
     if runs_dir is not None:
         os.environ["FBTUI_RUNS"] = str(runs_root(runs_dir))  # run names resolve under it
     res = calibrate(run, dataset, fmt, label)

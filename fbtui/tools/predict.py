@@ -13,6 +13,7 @@ from typing import Any
 
 from PIL import Image
 
+from fbtui.data.images import IMAGE_EXTS as _EXTS
 from fbtui.errors import UserError
 from fbtui.tools.faces import Face, detect_faces, draw_faces
 from fbtui.tools.inference import Prediction, Scorer
@@ -102,6 +103,9 @@ def predict_file(
     from fbtui.errors import DataError
 
     res = ImageResult(file=str(path))
+    if path.is_dir():  # only an empty one gets here (expand_inputs)
+        res.error = "a folder without image files (" + ", ".join(sorted(_EXTS)) + ")"
+        return res
     try:
         img = load_image(path)
     except DataError as e:
@@ -125,11 +129,26 @@ def predict_file(
     return res
 
 
+def expand_inputs(paths: list[Path]) -> list[Path]:
+    """Folders stand for the image files directly inside them (by extension, sorted); an
+    empty folder stays as it is, to be reported."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in _EXTS)
+            out.extend(found or [p])
+        else:
+            out.append(p)
+    return out
+
+
 def predict_files(
     scorer: Scorer, paths: list[Path], detect: bool = False, out: Path | None = None
 ) -> list[ImageResult]:
-    """Score each file in turn (one image in memory at a time: photos can be huge)."""
-    many = len(paths) > 1
+    """Score each file in turn (one image in memory at a time: photos can be huge);
+    a folder means the images in it."""
+    many = len(paths) > 1 or any(p.is_dir() for p in paths)
+    paths = expand_inputs(paths)
     if out is not None and many:
         if out.exists() and not out.is_dir():
             raise UserError(f"--out {out}: with several images --out must be a folder")

@@ -49,3 +49,17 @@ def test_degenerate_labels_are_a_clear_error():
 def test_toml_line():
     res = summarize([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 0.8234, -0.0421)
     assert res.toml() == "calibration = {k = 0.8234, b = -0.0421}"
+
+
+def test_calibrate_missing_dataset_is_exit_2_naming_it(tmp_path):
+    from typer.testing import CliRunner
+
+    from fbtui.cli.main import app
+
+    res = CliRunner().invoke(app, ["calibrate", "no-such-run", str(tmp_path / "nosuch")])
+    assert res.exit_code == 2, res.output
+    assert "nosuch: not found; expected a folder" in res.output
+    assert 'root = "synthetic"' not in res.output and "Traceback" not in res.output
+    (tmp_path / "f.txt").write_text("x")
+    res = CliRunner().invoke(app, ["calibrate", "no-such-run", str(tmp_path / "f.txt")])
+    assert res.exit_code == 2 and "f.txt: is a file" in res.output

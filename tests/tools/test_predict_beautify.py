@@ -178,6 +178,17 @@ def test_predict_exit_2_when_nothing_scored(runs, odd_images, tmp_path):
     assert "Traceback" not in res.output
 
 
+def test_predict_a_folder_scores_the_images_in_it(runs, odd_images, tmp_path):
+    folder = odd_images["gray.png"].parent  # every odd image, the corrupt one skipped
+    doc = predict_json(runs, "sig", folder)
+    names = sorted(Path(r["file"]).name for r in doc["results"])
+    assert names == sorted(odd_images)
+    assert [r for r in doc["results"] if "error" in r][0]["file"].endswith("corrupt.jpg")
+    (tmp_path / "empty").mkdir()
+    res = cli(runs, "predict", "sig", str(tmp_path / "empty"))
+    assert res.exit_code == 2 and "a folder without image files" in res.stderr
+
+
 def test_predict_json_shape(runs, odd_images):
     doc = predict_json(runs, "sig", odd_images["gray.png"], odd_images["corrupt.jpg"])
     assert set(doc) == {"run", "checkpoint", "head", "device", "detect", "results"}

@@ -191,6 +191,12 @@ def beautify(
         f"{res.changed_frac:.0%} of pixel channels changed",
         highlight=False,
     )
+    outside = [v for v in (res.after_float, res.after_saved) if not 1.0 <= v <= 5.0]
+    if outside:
+        console.print(
+            f"  [yellow]{outside[0]:.4f} is outside the 1-5 rating scale: the model "
+            "extrapolates there (an unclipped regression head), the number is not a rating[/]"
+        )
     if not res.quantise_aware and abs(gain_f) > 0.01 and abs(gain_s) < 0.5 * abs(gain_f):
         console.print(
             "  [yellow]most of the float gain vanished in the 8-bit file: try --quantise-aware "

@@ -360,6 +360,27 @@ def test_beautify_human_output_states_resolution_and_honest_figure(runs, photos,
     assert "works at 32x32" in text and "after saved (8-bit)" in text and "honest" in text
 
 
+def test_beautify_says_when_the_score_leaves_the_rating_scale(photos, tmp_path):
+    """An unclipped regression head can score 13: beautify prints it but says it is no
+    rating."""
+    import torch
+
+    from fbtui.cli.run_cmd import create_run
+    from fbtui.model import build_model
+
+    cfg = _config(tmp_path, "wild", clip="none")
+    d = create_run(cfg, tmp_path / "runs")
+    model = build_model(cfg.model)
+    last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.bias.fill_(10.0)  # every face scores about 13
+    torch.save({"model": model.state_dict()}, d / "checkpoints/best.pt")
+    out = tmp_path / "w.png"
+    res = cli(tmp_path / "runs", "beautify", "wild", str(photos["astronaut"]), "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert "outside the 1-5 rating scale" in " ".join(res.stdout.split())
+
+
 def test_beautify_bad_image_exit_2(runs, odd_images, tmp_path):
     res = cli(
         runs, "beautify", "sig", str(odd_images["corrupt.jpg"]), "--out", str(tmp_path / "x.png")

@@ -29,6 +29,15 @@ class FbtuiGroup(TyperGroup):
             )
             raise typer.Exit(e.exit_code) from None
 
+    def format_help(self, ctx, formatter):
+        # the command list shows each docstring's first paragraph; its source line breaks
+        # would otherwise cut sentences in the middle of the table
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.short_help and cmd.help:
+                cmd.short_help = " ".join(cmd.help.split("\n\n")[0].split())
+        return super().format_help(ctx, formatter)
+
 
 app = typer.Typer(
     name="fbtui",
@@ -38,7 +47,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-data_app = typer.Typer(help="Inspect or generate data sets.", no_args_is_help=True)
+data_app = typer.Typer(help="Inspect or generate data sets.", no_args_is_help=True, cls=FbtuiGroup)
 app.add_typer(data_app, name="data")
 
 

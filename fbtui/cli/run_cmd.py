@@ -331,6 +331,8 @@ def resume(
         raise RunError(f"{run_dir.name}: {info.error}")
     if not (run_dir / layout.CONFIG).is_file():
         raise RunError(f"{run_dir}: config.toml is missing; cannot resume")
+    if not (run_dir / layout.LAST).is_file():
+        _say_from_scratch(run_dir, info.state, st)
     if rdzv.world > 1:
         _launch_ddp(run_dir, rdzv, detach)
         return
@@ -343,6 +345,27 @@ def resume(
     state = _train_here(run_dir)
     _print_outcome(run_dir, state)
     _exit_for(state, run_dir)
+
+
+def _say_from_scratch(run_dir: Path, state: str, st: dict) -> None:
+    """Resuming a run that never reached a checkpoint retrains it from step 0 in the same
+    folder (its resolved config, --set overrides included, is kept): say so plainly."""
+    why = {
+        "queued": "it never started",
+        "diverged": f"it diverged in epoch {int(st.get('epoch') or 0) + 1}, before its first one",
+    }.get(state, f"it {state.split()[0]} in epoch 1, before its first one")
+    note = (
+        "; the same settings may diverge again (change them with `fbtui run CONFIG --set ...`)"
+        if state == "diverged"
+        else ""
+    )
+    err_console.print(
+        f"{run_dir.name} has no checkpoint ({why}): resume starts it from scratch, "
+        f"epoch 1 step 0, in the same folder{note}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command()

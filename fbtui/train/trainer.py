@@ -312,6 +312,7 @@ def _train(
     resume = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
     if status.enabled and remove_stale_temps(run_dir / layout.CHECKPOINTS):
         log.info("removed the temporary file(s) of a checkpoint write that was cut short")
+    ran_before = bool(status.data.get("started"))  # a resume of a run with no checkpoint
     status.update(
         state="running",
         started=status.data.get("started") or t_start,
@@ -370,6 +371,8 @@ def _train(
         _set_rng_state(resume["rng"])
         log.info("resumed from %s at epoch %d, step %d", ckpt_path, start_epoch + 1, step)
         reporter.message(f"resumed at epoch {start_epoch + 1}, step {step}")
+    elif ran_before:  # trained before, but never got to a checkpoint
+        log.info("no checkpoint to resume from: training from the start (epoch 1, step 0)")
     raw_model = model  # checkpoints, scores and evaluation use the plain model
     if ddp:
         model = distributed.wrap(model, cfg, device)
@@ -430,6 +433,13 @@ def _train(
         if status.enabled:
             save_checkpoint(state, path)
 
+    def kept(epoch: int) -> str:
+        """What a diverged run leaves to resume from: never claim a checkpoint that does
+        not exist (a run that diverges in its first epoch has none)."""
+        if not ckpt_path.is_file():
+            return f"no checkpoint yet (diverged in epoch {epoch + 1})"
+        return "the last good checkpoint is kept"
+
     # -- the loop -----------------------------------------------------------------------
     every = cfg.log.every_steps
     check_each_step = device.type != "cuda" or cfg.train.nan_policy == "skip"
@@ -475,7 +485,7 @@ def _train(
                     t_fetch = time.perf_counter()
                     continue
                 raise Diverged(
-                    f"loss became {loss.item() if not bool(finite) else 'non-finite on another rank'} at epoch {epoch + 1}, step {step}; the last good checkpoint is kept"
+                    f"loss became {loss.item() if not bool(finite) else 'non-finite on another rank'} at epoch {epoch + 1}, step {step}; {kept(epoch)}"
                 )
             bad_flag |= ~finite
             optimizer.zero_grad(set_to_none=True)
@@ -499,7 +509,7 @@ def _train(
                     bad = distributed.any_rank(bad)
                 if bad:
                     raise Diverged(
-                        f"loss became non-finite before step {step} (epoch {epoch + 1}); the last good checkpoint is kept"
+                        f"loss became non-finite before step {step} (epoch {epoch + 1}); {kept(epoch)}"
                     )
                 now = time.perf_counter()
                 window = max(1e-9, now - t_window)
@@ -537,10 +547,12 @@ def _train(
                     error=f"stopped by {stop.signal}",
                     write=True,
                 )
+                # "in epoch 4 (3 completed)": the same count `fbtui runs` shows as 3/N
                 log.info(
-                    "stopped by %s at epoch %d, step %d; checkpoint saved",
+                    "stopped by %s in epoch %d (%d completed), step %d; checkpoint saved",
                     stop.signal,
                     epoch + 1,
+                    epoch,
                     step,
                 )
                 reporter.message(f"stopped by {stop.signal}; resume with: fbtui resume {run_dir}")
@@ -561,7 +573,9 @@ def _train(
                 gather=distributed.gather_predictions if ddp else None,
             )
             if not math.isfinite(metrics["mse"]):
-                raise Diverged(f"test predictions became non-finite after epoch {epoch + 1}")
+                raise Diverged(
+                    f"test predictions became non-finite after epoch {epoch + 1}; {kept(epoch)}"
+                )
             values = {f"test/{k}": v for k, v in metrics.items()}
             for g, m in groups.items():
                 values[f"test_{g}/mse"] = m["mse"]

@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 import ast
+import difflib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -192,19 +194,71 @@ def _fmt_loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc if not str(p).startswith("function-after"))
 
 
-def _format_validation(err: ValidationError, source: str) -> str:
-    lines = []
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation (`X`, `list[X]`, `X | Literal[...]`)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def did_you_mean(loc: tuple[Any, ...]) -> str:
+    """` (did you mean train.epochs?)` for an unknown key at `loc`, or "" without a close
+    match: the known keys of the table that holds it, compared with difflib."""
+    model: type[BaseModel] | None = Config
+    parents = [p for p in loc[:-1] if not isinstance(p, int)]
+    for p in parents:
+        field = model.model_fields.get(str(p)) if model else None
+        model = _model_in(field.annotation) if field else None
+        if model is None:
+            return ""
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    if not close:
+        return ""
+    return f" (did you mean {'.'.join(str(p) for p in (*loc[:-1], close[0]))}?)"
+
+
+def _override_for(key: str, overrides: Sequence[str]) -> str:
+    """The `--set` assignment that set `key` (or a table above or below it), or ""."""
+    for o in reversed(overrides):  # the last one wins, as when applying them
+        k = ".".join(p for p in o.partition("=")[0].strip().split(".") if p)
+        if k and (key == k or key.startswith(k + ".") or k.startswith(key + ".")):
+            return o
+    return ""
+
+
+def _format_validation(err: ValidationError, source: str, overrides: Sequence[str] = ()) -> str:
+    """One line per mistake; a mistake made on the command line names its `--set`, not the
+    file (`--set train.epoch=1: unknown key train.epoch (did you mean train.epochs?)`)."""
+    file_lines, set_lines = [], []
     for e in err.errors():
-        key = _fmt_loc(e["loc"])
+        loc = tuple(p for p in e["loc"] if not str(p).startswith("function-after"))
+        key = _fmt_loc(loc)
         msg = e["msg"]
+        hint = ""
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
+            hint = did_you_mean(loc)
         elif e["type"] == "value_error":
             msg = msg.removeprefix("Value error, ")
         got = e.get("input")
         got_s = "" if isinstance(got, dict) or e["type"] == "extra_forbidden" else f" (got {got!r})"
-        lines.append(f"  {key or '(top level)'}: {msg}{got_s}")
-    return f"{source}: invalid experiment file:\n" + "\n".join(lines)
+        # a model-level check names its key at the start of the message ("model.bins: ...")
+        named = key or msg.partition(":")[0]
+        o = _override_for(named, overrides) if named else ""
+        if o and e["type"] == "extra_forbidden":
+            set_lines.append(f"--set {o}: unknown key {key}{hint}")
+        elif o:
+            set_lines.append(f"--set {o}: {f'{key}: ' if key else ''}{msg}{got_s}")
+        else:
+            file_lines.append(f"  {key or '(top level)'}: {msg}{hint}{got_s}")
+    parts = set_lines
+    if file_lines:
+        parts = [*parts, f"{source}: invalid experiment file:", *file_lines]
+    return "\n".join(parts)
 
 
 def parse_value(text: str) -> Any:
@@ -236,11 +290,15 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
     node[parts[-1]] = parse_value(value.strip())
 
 
-def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> Config:
+def config_from_dict(
+    raw: dict[str, Any], source: str = "<config>", overrides: Sequence[str] = ()
+) -> Config:
+    """Validate a raw config; `overrides` (the `--set`s applied to it) name the mistakes
+    made on the command line."""
     try:
         return Config.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(_format_validation(e, source)) from None
+        raise ConfigError(_format_validation(e, source, overrides)) from None
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -261,7 +319,7 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
     raw = read_toml(path)
     for o in overrides:
         apply_override(raw, o)
-    cfg = config_from_dict(raw, str(path))
+    cfg = config_from_dict(raw, str(path), list(overrides))
     if not cfg.experiment.name:
         cfg.experiment.name = path.stem
     return cfg

@@ -25,7 +25,7 @@ def sweep_args(cfg, root, *sets, extra=()):
     ("sets", "needle"),
     [
         (["train.lr"], "expected KEY=V1,V2"),
-        (["train.lrr=0.1,0.2"], "train.lrr: unknown key"),
+        (["train.lrr=0.1,0.2"], "unknown key train.lrr (did you mean train.lr?)"),
         (["model.dropout=0.2,1.5"], "sweep member dropout1.5-s0"),
         (["schedule.milestones=[140,185],[100,150"], "unclosed"),
         (["train.lr=0.1,,0.2"], "empty value"),

@@ -205,17 +205,16 @@ def queue_show(
     by: str = typer.Option("mse", "--by", help="sort the settings by mse or pc"),
 ) -> None:
     """A sweep's members (state, GPU, best metrics) and its settings table."""
-    from rich.table import Table
-
     from fbtui.sweep.folder import describe_sweep, resolve_sweep
-    from fbtui.sweep.table import member_best, sweep_table
+    from fbtui.sweep.table import member_best, sweep_table, titled_table
 
     d = resolve_sweep(sweep_, runs_root(runs_dir))
     info = describe_sweep(d)
     launched = info.get("launched") or {}
-    table = Table(title=f"{d.name}: {info['state']}")
+    table = titled_table(f"{d.name}: {info['state']}")
     for col in ("member", "state", "epoch", "gpu", "best mse", "pc"):
-        table.add_column(col, justify="left" if col in ("member", "state") else "right")
+        numeric = col not in ("member", "state")
+        table.add_column(col, justify="right" if numeric else "left", no_wrap=numeric)
     for m in info.get("members", []):
         state, best = member_best(d / m["run"])
         try:

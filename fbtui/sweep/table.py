@@ -92,17 +92,17 @@ def _fmt(mean: float, std: float, n: int) -> str:
 def sweep_table(sweep_dir: Path, by: str = "mse"):
     """A rich Table of the sweep: swept parameters, seeds done, best test MSE and PC
     (mean ± std over seeds), best setting on top."""
-    from rich.table import Table
 
     keys, rows = sweep_rows(sweep_dir, by=by)
     data = read_sweep(sweep_dir)
     repeat = int(data.get("repeat", 1) or 1)
-    table = Table(title=f"{Path(sweep_dir).name}: best test {by} first")
+    table = titled_table(f"{Path(sweep_dir).name}: best test {by} first")
     for k in keys or ["setting"]:
         table.add_column(k)
-    table.add_column("seeds" if repeat > 1 else "done", justify="right")
-    table.add_column("best mse", justify="right")
-    table.add_column("pc", justify="right")
+    # numbers never wrap (a narrow terminal squeezes the setting columns instead)
+    table.add_column("seeds" if repeat > 1 else "done", justify="right", no_wrap=True)
+    table.add_column("best mse", justify="right", no_wrap=True)
+    table.add_column("pc", justify="right", no_wrap=True)
     for i, r in enumerate(rows):
         cells = [_show(r["params"][k]) for k in keys] or ["(base)"]
         total = len(r["runs"])
@@ -115,6 +115,17 @@ def sweep_table(sweep_dir: Path, by: str = "mse"):
             style=style,
         )
     return table
+
+
+def titled_table(title: str, **kwargs):
+    """A rich Table whose title stays on one line: the table is made at least as wide as
+    the title (a few narrow columns under a long sweep name wrapped it mid-phrase), and on
+    a terminal narrower than that the title is cut with … rather than wrapped."""
+    from rich.table import Table
+    from rich.text import Text
+
+    heading = Text(title, style="table.title", no_wrap=True, overflow="ellipsis")
+    return Table(title=heading, min_width=len(title) + 2, **kwargs)
 
 
 def _show(v: Any) -> str:

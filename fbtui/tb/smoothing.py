@@ -88,8 +88,12 @@ def y_range(values: np.ndarray, ignore_outliers: bool = True) -> tuple[float, fl
     """TensorBoard's y-axis domain: 5th-95th percentiles (or min/max), padded.
 
     Follows vz_chart_helpers.computeDomain: non-finite values are ignored; the span is
-    padded by 20 % (a flat line gets |a|*1.1+1.1); zero is included when that less than
+    padded by 20 % (a flat line at 0 gets ±1.1); zero is included when that less than
     doubles the span. Returns (-0.1, 1.1) when there is nothing finite.
+
+    Two departures: a flat line a != 0 gets a ± |a|/2 (TensorBoard's |a|*1.1+1.1 squashes
+    a constant lr of 1e-3 onto the axis), and when every value is >= 0 (a loss, a learning
+    rate, img/s) the padding stops at zero, so the axis never shows negative values.
     """
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
@@ -100,6 +104,11 @@ def y_range(values: np.ndarray, ignore_outliers: bool = True) -> tuple[float, fl
     else:
         a, b = float(v.min()), float(v.max())
     span = b - a
-    padding = abs(a) * 1.1 + 1.1 if span == 0 else span * 0.2
+    if span == 0:  # flat (one point, a constant lr): centred, as the dashboard's charts
+        padding = abs(a) * 0.5 if a != 0 else 1.1
+    else:
+        padding = span * 0.2
     lower = -0.1 * b if 0 <= a < span else a - padding
+    if lower < 0 <= float(v.min()):
+        lower = 0.0
     return (lower, b + padding)

@@ -51,13 +51,27 @@ def test_first_point_is_unbiased_and_constants_stay():
 def test_y_range_follows_compute_domain():
     assert y_range([]) == (-0.1, 1.1)
     assert y_range([math.nan, math.inf]) == (-0.1, 1.1)
-    lo, hi = y_range([3.0, 3.0])  # flat: pad by |a|*1.1+1.1
-    assert hi == pytest.approx(3.0 + 3.0 * 1.1 + 1.1) and lo == pytest.approx(3.0 - 4.4)
-    # zero is included when it less than doubles the span
-    lo, hi = y_range([1.0, 2.0, 3.0], ignore_outliers=False)
-    assert lo == pytest.approx(-0.3) and hi == pytest.approx(3.4)
+    lo, hi = y_range([-3.0, -3.0])  # flat: a ± |a|/2 (TensorBoard: |a|*1.1+1.1)
+    assert hi == pytest.approx(-1.5) and lo == pytest.approx(-4.5)
+    assert y_range([0.0]) == (0.0, pytest.approx(1.1))
+    lo, hi = y_range([-1.0, 2.0, 3.0], ignore_outliers=False)  # span padded by 20 %
+    assert lo == pytest.approx(-1.8) and hi == pytest.approx(3.8)
     # one wild spike does not flatten the chart
     values = np.r_[np.linspace(10.0, 11.0, 100), 1e6]
     lo, hi = y_range(values)
     assert hi < 12.0 and lo > 9.0
     assert y_range(values, ignore_outliers=False)[1] > 1e6
+
+
+def test_y_range_stays_non_negative_for_non_negative_data():
+    # TensorBoard would pad below zero: an lr decaying to 0 showed -0.0002122 on the axis
+    lr = np.linspace(0.002, 0.0, 50)
+    lo, hi = y_range(lr)
+    assert lo == 0.0 and hi > 0.002
+    # (TensorBoard includes zero here, padded to -0.3: the axis starts at 0 instead)
+    assert y_range([1.0, 2.0, 3.0], ignore_outliers=False) == (0.0, pytest.approx(3.4))
+    assert y_range([3.0, 3.0]) == (pytest.approx(1.5), pytest.approx(4.5))  # flat
+    assert y_range([0.001]) == (pytest.approx(0.0005), pytest.approx(0.0015))  # one point
+    assert y_range([132.0] * 5) == (66.0, 198.0)  # img/s, constant
+    assert y_range([5.0, 6.0, 7.0], ignore_outliers=False)[0] == pytest.approx(4.6)  # no pad to 0
+    assert y_range([0.0, 0.0]) == (0.0, pytest.approx(1.1))

@@ -28,6 +28,7 @@ from fbtui.tb.compare import (
 from fbtui.tb.smoothing import y_range
 
 MARKERS = "●x+o*#%@"
+BEST_MARK = "*"  # after the best value of a column when there is no reverse video
 COLORS = ["red", "green", "yellow", "blue", "magenta", "cyan", "bright_red", "bright_green"]
 
 
@@ -52,11 +53,12 @@ def fmt_duration(seconds: float) -> str:
     return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
-def summary_table(runs: Sequence[CompareRun], width: int = 80) -> Table:
+def summary_table(runs: Sequence[CompareRun], width: int = 80, *, mark: bool = False) -> Table:
     """Best/last test metrics per run, best per column in reverse video.
 
-    Runs are columns when that fits the width (easier to read for a few runs), rows
-    otherwise.
+    `mark`: also put BEST_MARK after each best value, for output without colour or
+    styles (a pipe, a file) where reverse video is lost. Runs are columns when that fits
+    the width (easier to read for a few runs), rows otherwise.
     """
     rows = [summary_row(r) for r in runs]
     best = best_in_columns(rows)
@@ -68,6 +70,11 @@ def summary_table(runs: Sequence[CompareRun], width: int = 80) -> Table:
         ]
         for row in rows
     ]
+    if mark:  # a space after the others keeps the digits aligned
+        names = [name for name, _, _ in SUMMARY_COLUMNS]
+        for i, row_cells in enumerate(cells):
+            for c, name in enumerate(names):
+                row_cells[c] += BEST_MARK if best.get(name) == i else " "
     name_width = max(len(r.run) for r in rows)
     if transposed:
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
@@ -141,13 +148,11 @@ def text_chart(
         return out.append("  (no finite points)\n", style="dim")
     xs = np.concatenate([c[1] for c in curves])
     lo, hi = y_range(np.concatenate([c[2] for c in curves]))
-    x0, x1 = float(xs.min()), float(xs.max())
+    x0, x1 = x_limits(xs)
     grid = [[" "] * width for _ in range(height)]
     styles = [[""] * width for _ in range(height)]
     for i, x, y in curves:
-        cx = (
-            np.zeros(len(x), np.int64) if x1 == x0 else ((x - x0) / (x1 - x0) * (width - 1)).round()
-        )
+        cx = ((x - x0) / (x1 - x0) * (width - 1)).round()
         cy = ((y - lo) / (hi - lo) * (height - 1)).round()
         for c, r in zip(cx.astype(int).tolist(), cy.astype(int).tolist(), strict=True):
             if 0 <= r < height:  # outliers beyond the robust range are left off
@@ -165,6 +170,17 @@ def text_chart(
     out.append(" " * 11 + "└" + "─" * width + "\n")
     out.append(" " * 12 + left + " " * max(1, width - len(left) - len(right)) + right + "\n")
     return out
+
+
+def x_limits(xs: np.ndarray) -> tuple[float, float]:
+    """The x range of the points; one step (or one wall time) is padded to a real range
+    with the point in the middle, so the axis never reads `3 … 3`."""
+    x0, x1 = float(np.min(xs)), float(np.max(xs))
+    if x1 > x0:
+        return x0, x1
+    if 0 <= x0 < 1:  # steps and relative times do not go below 0
+        return 0.0, max(2.0 * x0, 1.0)
+    return x0 - 1.0, x1 + 1.0
 
 
 def legend(runs: Sequence[CompareRun]) -> Text:
@@ -187,8 +203,11 @@ def render_plain(
     """Print everything --plain shows (the CLI prints reader warnings first, on stderr:
     see `fbtui.tb.compare.reader_warnings`)."""
     chart_width = max(20, min(100, (width or console.width) - 14))
-    console.print(Text("Summary: test metrics, best in reverse video", style="bold"))
-    console.print(summary_table(runs, width or console.width))
+    # no colour system (a pipe, a file, TERM=dumb): styles are dropped, so mark the best
+    mark = console.color_system is None
+    best = f"best marked {BEST_MARK}" if mark else "best in reverse video"
+    console.print(Text(f"Summary: test metrics, {best}", style="bold"))
+    console.print(summary_table(runs, width or console.width, mark=mark))
     console.print(diff_table(runs))
     console.print()
     console.print(legend(runs))

@@ -33,7 +33,7 @@ from fbtui.tb.compare import (
     x_values,
 )
 from fbtui.tb.smoothing import y_range
-from fbtui.tui.compare.plain import fmt_number
+from fbtui.tui.compare.plain import fmt_number, x_limits
 
 # Named ANSI colours: with a 16-colour terminal (or the ansi theme) these are the
 # terminal's own palette, so every run stays readable.
@@ -150,6 +150,7 @@ class TagChart(Vertical):
         plot.clear()
         title = Text(self.tag, style="bold")
         plotted = []
+        xs = []  # each curve's first and last x, for the x range
         width = max(plot.size.width, 60)
         for i, run in enumerate(runs):
             s = run.scalars(self.tag)
@@ -163,6 +164,7 @@ class TagChart(Vertical):
             if not ok.any():
                 continue
             plotted.append(y[ok])
+            xs += [x[ok].min(), x[ok].max()]
             if view.show_raw and view.smoothing > 0:  # as TensorBoard: raw faint underneath
                 raw = plot_values(s, 0.0, view.log_y)
                 keep = np.isfinite(x) & np.isfinite(raw)
@@ -177,7 +179,10 @@ class TagChart(Vertical):
             plot.set_ylimits(lo, hi)
         else:
             plot.set_ylimits(None, None)
-        plot.set_xlimits(None, None)
+        if xs and min(xs) == max(xs):  # one step: padded, the point in the middle
+            plot.set_xlimits(*x_limits(np.array(xs)))
+        else:
+            plot.set_xlimits(None, None)
         plot.set_y_formatter(LogAxisFormatter() if view.log_y else NumericAxisFormatter())
         plot.set_x_formatter(
             {

@@ -55,21 +55,62 @@ COLUMNS = (
     ("started", "started", 5, 11),
     ("dur", "time", 6, 6),
 )
+_EPOCH = [c[0] for c in COLUMNS].index("epoch")
 WIDE = 100  # from this many columns on, full start times and 4-decimal metrics
-_STAMP = re.compile(r"^(?P<stem>.+)-\d{8}-\d{6}(?P<k>-\d+)?$")
+_STAMP = re.compile(r"^(?P<stem>.+)-(?P<date>\d{8}-\d{6})(?P<k>-\d+)?$")
 
 
-def display_name(name: str, width: int) -> str:
-    """The run name in `width` cells: whole if it fits, else without the folder's
-    timestamp (the started column shows it), else cut with an ellipsis."""
+def strip_stamp(part: str) -> str:
+    """One folder name without its `-YYYYmmdd-HHMMSS` timestamp (a `-k` suffix kept)."""
+    m = _STAMP.match(part)
+    return m.group("stem") + (m.group("k") or "") if m else part
+
+
+def stamp_time(name: str) -> float | None:
+    """The local time in a run folder's `-YYYYmmdd-HHMMSS[-k]` name, None without one."""
+    m = _STAMP.match(Path(name).name)
+    if not m:
+        return None
+    try:
+        return time.mktime(time.strptime(m.group("date"), "%Y%m%d-%H%M%S"))
+    except (ValueError, OverflowError):
+        return None
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(1, width - 1)] + "…"
+
+
+def display_name(name: str, width: int, *, strip: bool | None = None) -> str:
+    """The run name in `width` cells.
+
+    `strip`: drop the folders' timestamps (the started column shows the time). The table
+    decides it once for all rows (every name whole when they all fit, else none with its
+    timestamp), so names are shortened consistently; None: only when `name` does not fit.
+    A `group/member` name keeps its member part whole where it can and shortens the group
+    part (`sw-sweep…/lr0.01-s0`), so the members of a sweep or k-fold stay apart."""
+    if strip is None:
+        strip = len(name) > width
+    parts = name.split("/")
+    if strip:
+        parts = [strip_stamp(p) for p in parts]
+    name = "/".join(parts)
     if len(name) <= width:
         return name
-    m = _STAMP.match(name)
-    if m:
-        name = m.group("stem") + (m.group("k") or "")
-        if len(name) <= width:
-            return name
-    return name[: max(1, width - 1)] + "…"
+    if len(parts) > 1:
+        head, tail = "/".join(parts[:-1]), "/" + parts[-1]
+        if tail == "/":  # a group row: 'name/'
+            return _cut(head, width - 1) + "/"
+        room = width - len(tail)
+        if room >= 4:  # a recognisable piece of the group, then the whole member
+            return _cut(head, room) + tail
+        return _cut(parts[-1], width)
+    return _cut(name, width)
+
+
+def _label(run: RunInfo) -> str:
+    """The name as listed: a group's with a trailing '/' (its members follow as 'g/m')."""
+    return run.name + ("/" if run.kind == "group" else "")
 
 
 def state_text(run: RunInfo) -> str:
@@ -103,14 +144,31 @@ def sort_key(run: RunInfo, order: str):
     if order == "name":
         return (0, run.name.lower())
     if order == "state":
-        return (_STATE_ORDER.get(run.state, 9), -(run.started or 0.0))
+        return (_STATE_ORDER.get(run.state, 9), -(sort_time(run) or 0.0))
     if order == "mse":
         v = _best(run, "mse")
         return (v is None, v if v is not None else 0.0)
     if order == "pc":
         v = _best(run, "pc")
         return (v is None, -(v if v is not None else 0.0))
-    return (run.started is None, -(run.started or 0.0), run.name)
+    t = sort_time(run)
+    return (t is None, -(t or 0.0), run.name)
+
+
+def sort_time(run: RunInfo) -> float | None:
+    """When a run began, for the newest-first order: its start, else (queued, just
+    created) status.json's `created`, else the folder name's timestamp."""
+    if run.started is not None:
+        return run.started
+    created = run.status.get("created") or run.summary.get("created")
+    if isinstance(created, (int, float)) and not isinstance(created, bool):
+        return float(created)
+    return stamp_time(run.name)
+
+
+def epoch_text(run: RunInfo) -> str:
+    """The epoch cell: '3/10'."""
+    return f"{run.epoch}/{run.epochs}" if run.epochs else ""
 
 
 def _same(a, b) -> bool:
@@ -182,6 +240,8 @@ class RunTable(DataTable):
         self.sort_reverse = False
         self._order: list[str] = []  # row keys as shown
         self._name_width = 0
+        self._strip = False  # every name without its timestamp (see display_name)
+        self._layout: tuple = ()
         self._selected_key: str | None = None
         self._drawn: dict[str, tuple] = {}  # row key -> `_stamp` when its cells were set
 
@@ -290,12 +350,12 @@ class RunTable(DataTable):
         key = str(run.path)
         wide = self.wide
         digits = 4 if wide else 3
-        epoch = f"{run.epoch}/{run.epochs}" if run.epochs else ""
+        epoch = epoch_text(run)
         started = fmt.started(run.started) if wide else fmt.started_short(run.started, self.clock())
         return [
             self._mark_cell(key),
             Text(
-                display_name(run.name + ("/" if run.kind == "group" else ""), self._name_width),
+                display_name(_label(run), self._name_width, strip=self._strip),
                 style="italic" if run.kind == "logdir" else "",
             ),
             Text(state_text(run), style=STATE_STYLE.get(run.state, "")),
@@ -307,7 +367,11 @@ class RunTable(DataTable):
         ]
 
     def _widths(self, width: int) -> list[int | None]:
-        return [c[3] if width >= WIDE else c[2] for c in COLUMNS]
+        widths = [c[3] if width >= WIDE else c[2] for c in COLUMNS]
+        # the epoch column fits its longest cell: '109/200' never loses a digit
+        longest = max((len(epoch_text(r)) for r in self.runs.values()), default=0)
+        widths[_EPOCH] = max(widths[_EPOCH] or 0, longest)
+        return widths
 
     def _name_width_for(self, width: int) -> int:
         fixed = sum(w for w in self._widths(width) if w) + 2 * len(COLUMNS) * self.cell_padding
@@ -315,18 +379,24 @@ class RunTable(DataTable):
         return max(8, width - fixed - 1)
 
     def on_resize(self) -> None:
-        width = self._name_width_for(self.size.width)
-        if width != self._name_width:
+        if self._layout_for(self.size.width) != self._layout:
             self._refresh_rows(rebuild_columns=True)
 
+    def _layout_for(self, width: int) -> tuple:
+        """What the columns depend on: their widths and whether names lose timestamps."""
+        name_width = self._name_width_for(width)
+        strip = any(len(_label(r)) > name_width for r in self.runs.values())
+        return (tuple(self._widths(width)), name_width, strip)
+
     def _refresh_rows(self, rebuild_columns: bool = False) -> None:
-        width = self._name_width_for(self._width())
-        if rebuild_columns or not self.columns or width != self._name_width:
-            self._name_width = width
+        layout = self._layout_for(self._width())
+        if rebuild_columns or not self.columns or layout != self._layout:
+            self._layout = layout
+            widths, self._name_width, self._strip = layout
             self.clear(columns=True)
             self._order = []
-            for (key, label, *_), w in zip(COLUMNS, self._widths(self._width()), strict=True):
-                self.add_column(label, key=key, width=w or width)
+            for (key, label, *_), w in zip(COLUMNS, widths, strict=True):
+                self.add_column(label, key=key, width=w or self._name_width)
         keep = self._selected_key or (str(self.current.path) if self.current else None)
         order = [str(r.path) for r in self._sorted(self.runs.values()) if self._matches(r)]
         if order != self._order:
@@ -354,7 +424,7 @@ class RunTable(DataTable):
 
     def _stamp(self, key: str) -> tuple:
         """What a row's cells depend on, the RunInfo compared by identity."""
-        return (self.runs[key], self.wide, self._name_width, key in self.marked, self.clock() // 60)
+        return (self.runs[key], self.wide, self._layout, key in self.marked, self.clock() // 60)
 
     def _post_selected(self) -> None:
         run = self.current

@@ -78,6 +78,13 @@ def read_predictions(path: Path) -> Predictions | None:
     return Predictions(t, p, groups, score_metrics(t, p))
 
 
+def kind_text(run: RunInfo) -> str:
+    """'fbtui run', 'TensorBoard logdir', 'sweep' or 'k-fold group'."""
+    if run.kind == "group":
+        return "sweep" if run.summary.get("kind") == "sweep" else "k-fold group"
+    return {"fbtui": "fbtui run", "logdir": "TensorBoard logdir"}.get(run.kind, run.kind)
+
+
 def summary_table(run: RunInfo) -> Table:
     """State, times and metrics of one run as a two-column table."""
     table = Table(show_header=False, box=None, pad_edge=False)
@@ -91,10 +98,7 @@ def summary_table(run: RunInfo) -> Table:
 
     row("run", run.name)
     row("folder", run.path)
-    row(
-        "kind",
-        {"fbtui": "fbtui run", "logdir": "TensorBoard logdir", "group": "k-fold group"}[run.kind],
-    )
+    row("kind", kind_text(run))
     row("state", run.state)
     row("error", status.get("error") or run.error)
     row("started", fmt.timestamp(run.started))

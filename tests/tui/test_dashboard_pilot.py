@@ -403,12 +403,13 @@ async def test_log_tail_follows(runs_copy, experiments_dir, fake_gpu):
         screen = app.screen
         assert isinstance(screen, LogTailScreen)
         log = screen.query_one("#log")
-        assert log.line_count == 39 and log.lines[0].startswith("epoch 1/10")
+        text = lambda: [strip.text.rstrip() for strip in log.lines]  # noqa: E731
+        assert len(text()) == 39 and text()[0].startswith("epoch 1/10")
         with open(runs_copy / "resnet18-20250615-090000" / "train.log", "a") as f:
             f.write("finished: best test mse 0.0912\npartial")
         screen._read()
         await settle(pilot)
-        assert log.lines[-1] == "finished: best test mse 0.0912"  # the partial line waits
+        assert text()[-1] == "finished: best test mse 0.0912"  # the partial line waits
         await pilot.press("escape")
         await settle(pilot)
         assert not isinstance(app.screen, LogTailScreen)

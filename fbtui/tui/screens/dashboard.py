@@ -436,15 +436,16 @@ class DashboardScreen(Screen):
         self.query_one(MetricsPanel).poll_now()
 
     def action_log(self) -> None:
-        from fbtui.tui.screens.log_tail import LogTailScreen
+        from fbtui.tui.screens.log_tail import LogTailScreen, log_path
 
         run = self._current()
         if run is None:
             return
-        if not (run.path / "train.log").is_file():
-            self.notify(f"{run.name} has no train.log", severity="warning")
+        path, why = log_path(run)  # a sweep's queue.log, a k-fold group's current fold
+        if path is None:
+            self.notify(why, severity="warning")
             return
-        self.app.push_screen(LogTailScreen(run, self.settings))
+        self.app.push_screen(LogTailScreen(run, self.settings, path))
 
     def action_compare(self) -> None:
         table = self.query_one(RunTable)

@@ -1,4 +1,7 @@
-"""`l`: the tail of a run's train.log, followed live (new lines appear as they are written)."""
+"""`l`: the tail of a run's train.log, followed live (new lines appear as they are written).
+
+A sweep shows its queue.log; a k-fold group its running fold's train.log (else the last
+fold's). Long lines wrap, so nothing is cut at 80 columns."""
 
 from __future__ import annotations
 
@@ -6,15 +9,18 @@ import re
 import threading
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Log, Static
+from textual.widgets import Footer, RichLog, Static
 
-from fbtui.runs import RunInfo
-from fbtui.runs.layout import LOG
+from fbtui.runs import RunInfo, read_status
+from fbtui.runs.layout import KFOLD, LOG
+
+QUEUE_LOG = "queue.log"  # a sweep's runner log (fbtui.sweep.folder.LOG)
 
 #: How much of an existing log to show on opening.
 TAIL_BYTES = 256 * 1024
@@ -28,6 +34,48 @@ def clean_line(line: str) -> str:
     if "\r" in line:
         line = line.rstrip("\r").rsplit("\r", 1)[-1]
     return line
+
+
+def _fold_names(group: Path) -> list[str]:
+    """A k-fold group's fold folders in order, from kfold.json (else its subfolders)."""
+    import json
+
+    names: list[str] = []
+    try:
+        data = json.loads((group / KFOLD).read_text(encoding="utf-8"))
+        for r in data.get("runs") or []:
+            name = r.get("run") if isinstance(r, dict) else r
+            if isinstance(name, str):
+                names.append(name)
+    except (OSError, ValueError, AttributeError):
+        pass
+    if not names:
+        try:
+            names = sorted(p.name for p in group.iterdir() if p.is_dir())
+        except OSError:
+            return []
+    return names
+
+
+def log_path(run: RunInfo) -> tuple[Path | None, str]:
+    """(the log to show for a run, '') or (None, why there is none)."""
+    if run.kind == "group" and run.summary.get("kind") == "sweep":
+        path = run.path / QUEUE_LOG
+        return (path, "") if path.is_file() else (None, f"{run.name} has no {QUEUE_LOG} yet")
+    if run.kind == "group":
+        logs = [run.path / f / LOG for f in _fold_names(run.path)]
+        logs = [p for p in logs if p.is_file()]
+        if not logs:
+            return None, f"{run.name}: no fold has a {LOG} yet"
+        for p in logs:
+            try:
+                if (read_status(p.parent) or {}).get("state") == "running":
+                    return p, ""
+            except Exception:  # noqa: BLE001 - a torn status: not the running fold
+                continue
+        return logs[-1], ""
+    path = run.path / LOG
+    return (path, "") if path.is_file() else (None, f"{run.name} has no {LOG}")
 
 
 class LogFollower:
@@ -89,19 +137,26 @@ class LogTailScreen(Screen):
             self.reset = reset
             super().__init__()
 
-    def __init__(self, run: RunInfo, settings) -> None:
+    def __init__(self, run: RunInfo, settings, path: Path | None = None) -> None:
         super().__init__()
         self.run = run
         self.settings = settings
-        self.follower = LogFollower(run.path / LOG)
+        self.path = Path(path) if path is not None else run.path / LOG
+        self.follower = LogFollower(self.path)
 
     def compose(self) -> ComposeResult:
-        yield Static(f"[b]log[/b] {self.run.name}/{LOG}", id="title")
-        yield Log(max_lines=MAX_LINES, highlight=False, id="log")
+        try:
+            shown = self.path.relative_to(self.run.path)
+        except ValueError:
+            shown = self.path
+        title = Text.assemble(("log", "bold"), f" {self.run.name}/{shown}")
+        yield Static(title, id="title")
+        # wrapped: a long line reads whole at 80 columns rather than cut at the edge
+        yield RichLog(max_lines=MAX_LINES, wrap=True, min_width=20, id="log")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.query_one(Log).focus()
+        self.query_one(RichLog).focus()
         self._read()
         if self.settings.poll_every_s:
             self.set_interval(self.settings.poll_every_s, self._read)
@@ -113,13 +168,14 @@ class LogTailScreen(Screen):
             self.post_message(self.Lines(lines, reset))
 
     def on_log_tail_screen_lines(self, event: Lines) -> None:
-        log = self.query_one(Log)
+        log = self.query_one(RichLog)
         if event.reset:
             log.clear()
-        log.write_lines(event.lines)
+        for line in event.lines:
+            log.write(Text(line))
 
     def action_bottom(self) -> None:
-        log = self.query_one(Log)
+        log = self.query_one(RichLog)
         log.auto_scroll = True
         log.scroll_end(animate=False)
 

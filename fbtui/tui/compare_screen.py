@@ -27,6 +27,7 @@ from fbtui.errors import UserError
 from fbtui.tb.compare import X_AXES, CompareRun, all_tags, open_runs, summary_row
 from fbtui.tui.compare.widgets import (
     SMOOTHING_LEVELS,
+    ComparePlot,
     ConfigDiffTable,
     SummaryTable,
     TagChart,
@@ -55,16 +56,18 @@ class CompareScreen(Screen[None]):
     CompareScreen Input.-invalid { color: $error; }
     """
 
+    # Short descriptions, one footer entry per key pair, a compact footer: fits 80 columns.
     BINDINGS = [
-        Binding("escape,q", "close", "Back"),
-        Binding("slash", "focus_filter", "Tag filter"),
-        Binding("left_square_bracket", "smoothing(-1)", "Smooth−"),
-        Binding("right_square_bracket", "smoothing(1)", "Smooth+"),
+        Binding("escape,q", "close", "Back", key_display="q"),
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("left_square_bracket", "smoothing(-1)", "Smooth", key_display="[ ]"),
+        Binding("right_square_bracket", "smoothing(1)", "Smooth+", show=False),
         Binding("r", "toggle_raw", "Raw"),
         Binding("x", "cycle_x", "X axis"),
         Binding("l", "toggle_log", "Log y"),
         Binding("o", "toggle_outliers", "Outliers"),
-        Binding("1", "show_tab('charts')", "Charts", show=False),
+        Binding("0,home", "reset_zoom", "Reset", key_display="0", tooltip="Reset zoom and pan"),
+        Binding("1", "show_tab('charts')", "Tabs", key_display="1-3"),
         Binding("2", "show_tab('summary')", "Summary", show=False),
         Binding("3", "show_tab('config')", "Config", show=False),
     ]
@@ -118,7 +121,7 @@ class CompareScreen(Screen[None]):
             with TabPane("Config diff", id="config"):
                 yield ConfigDiffTable(id="config-table", cursor_type="row")
                 yield Static(id="config-note")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#tag-filter", Input).cursor_blink = not self.test_mode
@@ -279,6 +282,12 @@ class CompareScreen(Screen[None]):
     def action_toggle_outliers(self) -> None:
         self.view.ignore_outliers = not self.view.ignore_outliers
         self._view_changed()
+
+    def action_reset_zoom(self) -> None:
+        """Undo every chart's zoom and pan (Tab focuses a chart; +/- and arrows move it)."""
+        for chart in self._charts:
+            for plot in chart.query(ComparePlot):
+                plot.action_reset_scales()
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.css.query import NoMatches
 from textual.widgets import DataTable, Static
@@ -105,6 +106,25 @@ def _short(v: float) -> str:
     return f"{v:.4g}" if abs(v) >= 1 else f"{v:.4f}"
 
 
+class ComparePlot(PlotWidget, inherit_bindings=False):
+    """textual-plot's PlotWidget with its keys kept (+/- zoom, arrows pan) but out of the
+    footer (seven more entries do not fit 80 columns), and without its `r`: on the
+    compare screen `r` toggles the raw curves, and `0` resets every chart's zoom/pan."""
+
+    BINDINGS = [
+        Binding("+", "zoom_in", "Zoom in", show=False),
+        Binding("-", "zoom_out", "Zoom out", show=False),
+        Binding("ctrl+equals_sign", "zoom_x_in", "Zoom X in", show=False),
+        Binding("ctrl+minus", "zoom_x_out", "Zoom X out", show=False),
+        Binding("ctrl+shift+equals_sign", "zoom_y_in", "Zoom Y in", show=False),
+        Binding("ctrl+shift+minus", "zoom_y_out", "Zoom Y out", show=False),
+        Binding("left", "pan_left", "Pan left", show=False),
+        Binding("right", "pan_right", "Pan right", show=False),
+        Binding("up", "pan_up", "Pan up", show=False),
+        Binding("down", "pan_down", "Pan down", show=False),
+    ]
+
+
 class TagChart(Vertical):
     """One tag: a title with every run's last value, and the runs overlaid on a plot."""
 
@@ -124,7 +144,7 @@ class TagChart(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(Text(self.tag, style="bold"), classes="chart-title")
-        plot = PlotWidget(allow_pan_and_zoom=True)
+        plot = ComparePlot(allow_pan_and_zoom=True)
         # before mount, without watchers: the plot applies them when it mounts
         plot.set_reactive(PlotWidget.margin_top, 0)
         plot.set_reactive(PlotWidget.margin_bottom, 1)

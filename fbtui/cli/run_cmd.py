@@ -383,40 +383,104 @@ def stop(
     console.print(f"{run_dir.name}: {state}")
 
 
-@app.command("runs")
-def runs_cmd(
-    runs_dir: Path | None = typer.Option(None, "--runs-dir"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-) -> None:
-    """List run folders with state, epoch, best metrics, start time and duration."""
+#: `fbtui runs` columns besides the name, and the order they go when the terminal is
+#: narrow (the name is what tells runs apart; mae follows from mse, duration and start
+#: time are in --json and in the dashboard)
+RUNS_COLUMNS = ("state", "epoch", "best mse", "mae", "pc", "started", "duration")
+DROP_ORDER = ("mae", "duration", "started", "pc")
+#: the name keeps at least this many cells before another column is dropped
+NAME_MIN = 32
+
+
+def crop_middle(text: str, width: int) -> str:
+    """`text` in at most `width` cells, an ellipsis in the middle: the start and the end
+    (a run's timestamp and -k suffix) stay readable."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    head = (width - 1) // 2
+    tail = width - 1 - head
+    return text[:head] + "…" + (text[-tail:] if tail else "")
+
+
+def crop_run_name(name: str, width: int) -> str:
+    """A run name in `width` cells: `group/member` keeps its member whole when it fits
+    (`sw-sw…170339/lr0.01-s0`), anything else is cropped in the middle."""
+    if len(name) <= width:
+        return name
+    group, sep, member = name.rpartition("/")
+    if sep and len(member) + 3 <= width:  # at least "g…/" before the member
+        return crop_middle(group, width - len(member) - 1) + "/" + member
+    return crop_middle(name, width)
+
+
+def short_time(t: float, now: float | None = None) -> str:
+    """`17:03` today, `11-28 17:03` this year, `2025-11-28` before."""
+    lt, ln = time.localtime(t), time.localtime(now)
+    if lt[:3] == ln[:3]:
+        return time.strftime("%H:%M", lt)
+    if lt.tm_year == ln.tm_year:
+        return time.strftime("%m-%d %H:%M", lt)
+    return time.strftime("%Y-%m-%d", lt)
+
+
+def runs_table(rows: list[dict[str, str]], width: int, title: str = ""):
+    """The `fbtui runs` table for a terminal `width` cells wide: one line per run, never
+    wrapped. Columns of DROP_ORDER are left out while the name would get fewer than
+    NAME_MIN cells; the name gets what is left and is cropped in the middle."""
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    from fbtui.runs import list_runs
+    state_cap = 15 if width < 100 else 30  # "running (stale)"; an unreadable row's reason
+    natural = {c: max([len(c)] + [len(r.get(c, "")) for r in rows]) for c in RUNS_COLUMNS}
+    natural["state"] = min(natural["state"], max(state_cap, len("state")))
+    name_need = max([len("run")] + [len(r["run"]) for r in rows])
+    shown = list(RUNS_COLUMNS)
 
-    root = runs_root(runs_dir)
-    if not root.is_dir():
-        if as_json:
-            print("[]")
-            return
-        fail(
-            f"runs root not found: {root} (start a run with `fbtui run CONFIG`, or pass --runs-dir)"
-        )
-    runs = list_runs(root)
-    if as_json:
-        print(json.dumps([r.to_dict() for r in runs], indent=2, default=str))
-        return
-    table = Table(title=f"runs in {root}", show_lines=False)
-    for col in ("run", "state", "epoch", "best mse", "mae", "pc", "started", "duration"):
-        # fold, never cut: a k-fold row's "0.0712±0.0031" must stay readable at 80 columns
+    def name_room() -> int:  # one space between columns, no outer edge
+        return width - sum(natural[c] for c in shown) - len(shown)
+
+    for col in DROP_ORDER:
+        if name_room() >= min(name_need, NAME_MIN):
+            break
+        shown.remove(col)
+    name_w = max(len("run"), min(name_need, name_room()))
+    table = Table(
+        title=title or None,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 0),
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("run", no_wrap=True, overflow="ellipsis", min_width=name_w, max_width=name_w)
+    for col in shown:
         table.add_column(
             col,
-            justify="right" if col not in ("run", "state", "started") else "left",
-            overflow="fold",
+            justify="left" if col in ("state", "started") else "right",
+            no_wrap=True,
+            overflow="ellipsis",
+            min_width=min(natural[col], 5),
+            max_width=natural[col],
         )
+    for r in rows:
+        cells = [
+            Text(r.get(c, ""), style=r.get("style", "") if c == "state" else "") for c in shown
+        ]
+        # Text, not markup: names and errors may hold "[/]"
+        table.add_row(Text(crop_run_name(r["run"], name_w)), *cells)
+    return table
+
+
+def _runs_rows(runs) -> list[dict[str, str]]:
+    """One dict of cell texts per run, keyed by column name."""
+    out = []
     for r in runs:
         b = r.best
-        if r.kind == "group" and r.summary.get("kind") == "sweep":
+        sweep = r.kind == "group" and r.summary.get("kind") == "sweep"
+        if sweep:
             c = r.summary.get("counts", {})
             cells = ["", "", ""]
             ep = f"{c.get('done', 0)}/{c.get('total', 0)} done"
@@ -432,16 +496,45 @@ def runs_cmd(
                 f"{b[k]:.4f}" if isinstance(b.get(k), (int, float)) else ""
                 for k in ("mse", "mae", "pc")
             ]
-        if not (r.kind == "group" and r.summary.get("kind") == "sweep"):
+        if not sweep:
             ep = f"{r.epoch}/{r.epochs}" if r.epochs else ""
-        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.started)) if r.started else ""
         state = r.state + (f" ({r.error[:40]})" if r.state == "unreadable" else "")
-        table.add_row(  # Text, not markup: names and errors may hold "[/]"
-            Text(r.name),
-            Text(state, style=STATE_STYLE.get(r.state, "")),
-            ep,
-            *cells,
-            started,
-            _fmt_dur(r.duration),
+        out.append(
+            {
+                "run": r.name,
+                "state": state,
+                "style": STATE_STYLE.get(r.state, ""),
+                "epoch": ep,
+                "best mse": cells[0],
+                "mae": cells[1],
+                "pc": cells[2],
+                "started": short_time(r.started) if r.started else "",
+                "duration": _fmt_dur(r.duration),
+            }
         )
-    console.print(table)
+    return out
+
+
+@app.command("runs")
+def runs_cmd(
+    runs_dir: Path | None = typer.Option(
+        None, "--runs-dir", help="runs root (default ./runs or $FBTUI_RUNS)"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """List run folders with state, epoch, best metrics, start time and duration."""
+    from fbtui.runs import list_runs
+
+    root = runs_root(runs_dir)
+    if not root.is_dir():
+        if as_json:
+            print("[]")
+            return
+        fail(
+            f"runs root not found: {root} (start a run with `fbtui run CONFIG`, or pass --runs-dir)"
+        )
+    runs = list_runs(root)
+    if as_json:
+        print(json.dumps([r.to_dict() for r in runs], indent=2, default=str))
+        return
+    console.print(runs_table(_runs_rows(runs), console.width, title=f"runs in {root}"))

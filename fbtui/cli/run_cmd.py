@@ -95,8 +95,12 @@ MASTER_ADDR = typer.Option(
     "", "--master-addr", help="address of node 0, reachable from every node (multi-node)"
 )
 MASTER_PORT = typer.Option(
-    0, "--master-port", help="a free TCP port on node 0 (default: 29500 multi-node, any free one)"
+    0,
+    "--master-port",
+    help="a free TCP port on node 0 (default: 29500 multi-node, else any free one)",
+    show_default=False,  # 0 means "pick one", which the help says
 )
+RUNS_DIR_HELP = "runs root (default ./runs or $FBTUI_RUNS)"
 
 
 def _launch_ddp(run_dir: Path, rdzv, detach: bool) -> None:
@@ -164,9 +168,7 @@ def run(
         [], "--set", help="override a key: --set train.lr=0.04 (repeatable)"
     ),
     name: str = typer.Option("", "--name", help="run name (default: the config file's stem)"),
-    runs_dir: Path | None = typer.Option(
-        None, "--runs-dir", help="runs root (default ./runs or $FBTUI_RUNS)"
-    ),
+    runs_dir: Path | None = typer.Option(None, "--runs-dir", help=RUNS_DIR_HELP),
     detach: bool = typer.Option(
         False,
         "--detach",
@@ -271,12 +273,18 @@ def _print_outcome(run_dir: Path, state: str) -> None:
 @app.command()
 def resume(
     run_: str = typer.Argument(..., metavar="RUN", help="run folder or name"),
-    runs_dir: Path | None = typer.Option(None, "--runs-dir"),
+    runs_dir: Path | None = typer.Option(None, "--runs-dir", help=RUNS_DIR_HELP),
     detach: bool = typer.Option(False, "--detach", help="resume in the background"),
+    # 0 means "as the run was trained": no misleading [default: 0]
     nproc: int = typer.Option(
-        0, "--nproc", help="processes on this node (default: as the run was trained)"
+        0,
+        "--nproc",
+        help="processes on this node (default: as the run was trained)",
+        show_default=False,
     ),
-    nnodes: int = typer.Option(0, "--nnodes", help="machines (default: as the run was trained)"),
+    nnodes: int = typer.Option(
+        0, "--nnodes", help="machines (default: as the run was trained)", show_default=False
+    ),
     node_rank: int = NODE_RANK,
     master_addr: str = MASTER_ADDR,
     master_port: int = MASTER_PORT,
@@ -371,7 +379,7 @@ def _say_from_scratch(run_dir: Path, state: str, st: dict) -> None:
 @app.command()
 def stop(
     run_: str = typer.Argument(..., metavar="RUN", help="run folder or name"),
-    runs_dir: Path | None = typer.Option(None, "--runs-dir"),
+    runs_dir: Path | None = typer.Option(None, "--runs-dir", help=RUNS_DIR_HELP),
     wait: float = typer.Option(30.0, "--wait", help="seconds to wait for the checkpoint"),
 ) -> None:
     """Stop a live run: it saves a checkpoint and becomes `stopped` (resume it later)."""
@@ -517,9 +525,7 @@ def _runs_rows(runs) -> list[dict[str, str]]:
 
 @app.command("runs")
 def runs_cmd(
-    runs_dir: Path | None = typer.Option(
-        None, "--runs-dir", help="runs root (default ./runs or $FBTUI_RUNS)"
-    ),
+    runs_dir: Path | None = typer.Option(None, "--runs-dir", help=RUNS_DIR_HELP),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """List run folders with state, epoch, best metrics, start time and duration."""

@@ -75,6 +75,15 @@ def lr(value: float | None) -> str:
 
 
 def eta(seconds: float | None) -> str:
-    """'ETA 4:05', or 'ETA ?' when not known yet."""
-    text = duration(seconds)
-    return f"ETA {text}" if text else "ETA ?"
+    """'ETA 23m15s', 'ETA 1h02m', 'ETA 3d04h' (a duration, never read as a clock time),
+    or 'ETA ?' when not known yet."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "ETA ?"
+    s = int(seconds)
+    if s < 60:
+        return f"ETA {s}s"
+    if s < 3600:
+        return f"ETA {s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"ETA {s // 3600}h{s % 3600 // 60:02d}m"
+    return f"ETA {s // 86400}d{s % 86400 // 3600:02d}h"

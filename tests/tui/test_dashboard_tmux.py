@@ -106,7 +106,7 @@ def test_run_survives_a_dropped_session(tmp_path):
     pid = None
     try:
         first.start(command)
-        first.wait_for("no runs under")
+        first.wait_for("no runs yet")
         first.keys("n")
         first.wait_for("tiny.toml")
         first.keys("Enter")

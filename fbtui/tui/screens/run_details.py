@@ -233,8 +233,9 @@ class RunDetailsScreen(Screen):
             plot.display = False
             return
         m = preds.metrics
+        # short enough for 80 columns (the axes say prediction against target)
         title.update(
-            f"{len(preds.target)} test images · prediction against target · mse {fmt.metric(m['mse'])}"
+            f"{len(preds.target)} test images · mse {fmt.metric(m['mse'])}"
             f" · mae {fmt.metric(m['mae'])} · pc {fmt.metric(m['pc'])}"
         )
         plot.clear()

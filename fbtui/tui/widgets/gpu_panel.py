@@ -8,6 +8,8 @@ and posts `GpuPanel.Sampled`, whose handler paints. An app that samples elsewher
 
 from __future__ import annotations
 
+import re
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 
 from rich.text import Text
@@ -18,6 +20,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from fbtui.gpu import Backend, GpuMonitor, GpuSample, History, NoGpu
 from fbtui.gpu.format import gib, mem_compact, num, short_name, sparkline
+from fbtui.tui.widgets.run_table import display_name
 
 HELP = (
     "kernel busy: % of time at least one kernel ran (NVML utilisation; not how full the GPU "
@@ -57,6 +60,17 @@ def _level(value: float | None, warn: float, bad: float) -> str:
     return "red" if value >= bad else "yellow" if value >= warn else ""
 
 
+def _no_gpu_lines(reason: str, width: int) -> list[Text]:
+    """'no NVIDIA GPU (NVML not found)' as a bold head and its reason wrapped below, so a
+    30-column panel shows it whole."""
+    m = re.match(r"^(?P<head>.*?)\s*\((?P<why>.*)\)$", reason)
+    head, why = (m.group("head"), m.group("why")) if m else (reason, "")
+    lines = [Text(t, style="bold") for t in textwrap.wrap(head, width) or [""]]
+    lines += [Text(t) for t in textwrap.wrap(why, width)]
+    lines.append(Text("(everything else works)", style="dim"))
+    return lines
+
+
 def gpu_lines(
     samples: Sequence[GpuSample],
     history: History,
@@ -69,8 +83,7 @@ def gpu_lines(
     """The panel's lines at `width` columns (never wider; nothing wraps)."""
     width = max(width, 1)
     if no_gpu:
-        lines = [Text(no_gpu, style="bold")]
-        lines.append(Text("(everything else works)", style="dim"))
+        lines = _no_gpu_lines(no_gpu, width)
     elif waiting:
         lines = [Text("GPU: sampling…", style="dim")]
     elif not samples:
@@ -120,8 +133,8 @@ def _device_lines(s: GpuSample, history: History, width: int, label_w: int) -> l
         lines.append(Text(f"{'pid':>7} {'mem':>6} run", style="dim"))
         for p in sorted(s.processes, key=lambda p: -(p.used_mem or 0)):
             line = Text(f"{p.pid:>7} {mem_compact(p.used_mem):>6} ")
-            if p.run:
-                line.append(p.run, style="bold")
+            if p.run:  # too long: without its timestamp first, as the runs table does
+                line.append(display_name(p.run, max(1, width - len(line))), style="bold")
             else:
                 line.append(f"({p.name or '?'})", style="dim")
             lines.append(line)

@@ -378,7 +378,8 @@ class MetricsPanel(Widget):
         progress = self.query_one("#progress", Static)
         run = self.run
         if run is None:
-            text = f"no runs under {self.settings.runs_dir} — press [b]n[/b] to start one"
+            # short enough for the panel at 80 columns; the title bar shows the runs root
+            text = "no runs yet — press [b]n[/b] to start one"
             self._put(head, text, text)
             self._put(figures, "", "", layout=True)
             self._put(progress, "", "")

@@ -11,11 +11,12 @@ from pathlib import Path
 import typer
 from rich import box
 
-from fbtui.cli.app import app, console, err_console, runs_root
+from fbtui.cli.app import FbtuiGroup, app, console, err_console, runs_root
 
 queue_app = typer.Typer(
     help="List sweeps and pause, resume or cancel their queues.",
     invoke_without_command=True,
+    cls=FbtuiGroup,
 )
 app.add_typer(queue_app, name="queue")
 

@@ -61,6 +61,9 @@ class Reporter:
     def step(self, step: int, epoch: int, values: dict[str, float]) -> None: ...
     def epoch(self, epoch: int, metrics: dict[str, float], best: dict[str, float]) -> None: ...
     def message(self, text: str) -> None: ...
+    def finish(self, state: str, detail: str = "") -> None:
+        """The run ended in `state` (finished, stopped, diverged, failed)."""
+
     def close(self) -> None: ...
 
 
@@ -260,19 +263,24 @@ def train_run(
     stop = _StopFlag()
     old_handlers = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        return _train(run_dir, reporter, prepared, status, stop)
+        state = _train(run_dir, reporter, prepared, status, stop)
+        reporter.finish(state)
+        return state
     except Diverged as e:
         log.error("diverged: %s", e)
         _record_end(status, state="diverged", error=str(e))
+        reporter.finish("diverged")
         reporter.message(f"[red]diverged:[/] {e}")
         return "diverged"
     except UserError as e:
         log.error("%s", e)
         _record_end(status, state="failed", error=str(e))
+        reporter.finish("failed")
         raise
     except BaseException as e:
         log.error("failed: %s\n%s", e, traceback.format_exc())
         _record_end(status, state="failed", error=f"{type(e).__name__}: {e}")
+        reporter.finish("failed")
         raise
     finally:
         status.close()

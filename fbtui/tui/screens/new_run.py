@@ -1,4 +1,8 @@
-"""`n`: pick an experiment file and optional overrides; the dashboard then starts it detached."""
+"""`n`: pick an experiment file and optional overrides; the dashboard then starts it detached.
+
+The overrides are checked against the experiment file (in a worker: the config schema
+imports pydantic) before the dialog closes, so a typo is shown under the overrides box
+and what was typed stays there to fix."""
 
 from __future__ import annotations
 
@@ -6,9 +10,12 @@ import shlex
 from pathlib import Path
 
 import tomllib
+from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
@@ -29,6 +36,33 @@ def list_experiments(folder: Path) -> list[tuple[Path, str]]:
             notes = f"(unreadable: {str(e)[:60]})"
         out.append((path, notes))
     return out
+
+
+#: Cells of the dialog's option list a prompt may use (dialog 76 - border, padding and a
+#: scrollbar); notes past it end in an ellipsis instead of wrapping under the file name.
+PROMPT_WIDTH = 68
+#: Rows of the dialog besides the experiment list (border, title, prompts, input, hint).
+OTHER_ROWS = 14
+
+
+def one_line(text: str, width: int) -> str:
+    """`text` on one line of at most `width` cells: whitespace collapsed, then cut with …"""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    return text[: max(0, width - 1)] + "…"
+
+
+def check_overrides(config: Path, overrides: list[str]) -> str:
+    """Why `fbtui run config --set ...` would refuse these overrides ('' when it would not)."""
+    from fbtui.config import load_config  # pydantic: only when a run is started
+    from fbtui.errors import UserError
+
+    try:
+        load_config(config, overrides)
+    except UserError as e:
+        return str(e)
+    return ""
 
 
 def parse_overrides(text: str) -> list[str]:
@@ -61,19 +95,18 @@ class NewRunScreen(ModalScreen[tuple[Path, list[str]] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="new-run"):
             yield Static(
-                f"[b]New run[/b] from {self.experiments_dir}/ — started detached: it keeps "
-                "training when the dashboard or ssh closes",
+                f"[b]New run[/b] from {self.experiments_dir}/ · detached: survives closing ssh",
                 classes="dialog-title",
             )
             if self.experiments:
                 width = max(len(p.name) for p, _ in self.experiments)
-                yield OptionList(
-                    *[
-                        Option(f"{p.name:<{width}}  [dim]{notes}[/]", id=str(p))
-                        for p, notes in self.experiments
-                    ],
-                    id="experiments",
-                )
+                room = PROMPT_WIDTH - width - 2
+                options = []
+                for p, notes in self.experiments:
+                    prompt = Text(f"{p.name:<{width}}  ", no_wrap=True, overflow="ellipsis")
+                    prompt.append(one_line(notes, room) if room > 1 else "", style="dim")
+                    options.append(Option(prompt, id=str(p)))
+                yield OptionList(*options, id="experiments")
             else:
                 yield Static(
                     f"no experiment files (*.toml) in {self.experiments_dir}; "
@@ -88,22 +121,49 @@ class NewRunScreen(ModalScreen[tuple[Path, list[str]] | None]):
             yield Static("", id="new-run-error")
             yield Static("enter: choose / launch · tab: switch · esc: cancel", classes="hint")
 
+    class Checked(Message):
+        """The overrides were checked against the experiment file (error '' when fine)."""
+
+        def __init__(self, config: Path, overrides: list[str], error: str) -> None:
+            self.config = config
+            self.overrides = overrides
+            self.error = error
+            super().__init__()
+
     def on_mount(self) -> None:
+        self.query_one("#chosen").display = False
+        self.query_one("#new-run-error").display = False
+        self._fit()
         if self.experiments:
             self.query_one(OptionList).focus()
 
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        # the list gives up rows first, so the hint line stays on a 24-row screen
+        if self.experiments:
+            rows = max(3, self.app.size.height - OTHER_ROWS)
+            self.query_one(OptionList).styles.max_height = min(12, rows)
+
+    def _error(self, text: str) -> None:
+        error = self.query_one("#new-run-error", Static)
+        error.update(Text(text, style="red") if text else "")
+        error.display = bool(text)
+
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.choice = Path(str(event.option.id))
-        self.query_one("#chosen", Static).update(
+        chosen = self.query_one("#chosen", Static)
+        chosen.update(
             f"experiment: [b]{self.choice.name}[/b] — add overrides, then enter to launch"
         )
+        chosen.display = True
         self.query_one("#overrides", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        error = self.query_one("#new-run-error", Static)
         if self.choice is None:
             if not self.experiments:
-                error.update("[red]no experiment to start[/]")
+                self._error("no experiment to start")
                 return
             lst = self.query_one(OptionList)
             index = lst.highlighted if lst.highlighted is not None else 0
@@ -111,9 +171,21 @@ class NewRunScreen(ModalScreen[tuple[Path, list[str]] | None]):
         try:
             overrides = parse_overrides(event.value)
         except ValueError as e:
-            error.update(f"[red]{e}[/]")
+            self._error(str(e))
             return
-        self.dismiss((self.choice, overrides))
+        self._error("")
+        self._check(self.choice, overrides)
+
+    @work(thread=True, group="new-run-check", exclusive=True)
+    def _check(self, config: Path, overrides: list[str]) -> None:
+        self.post_message(self.Checked(config, overrides, check_overrides(config, overrides)))
+
+    def on_new_run_screen_checked(self, event: Checked) -> None:
+        if event.error:  # stay open: the typed overrides are kept to fix
+            self._error(event.error)
+            self.query_one("#overrides", Input).focus()
+            return
+        self.dismiss((event.config, event.overrides))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

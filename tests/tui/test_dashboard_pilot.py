@@ -213,6 +213,8 @@ async def test_new_run_launches_detached(runs_copy, experiments_dir, fake_gpu, f
         assert not isinstance(app.screen, NewRunScreen)
         assert any("started demo-20250615-150000" in m for m in _messages(app))
         assert _table(app).current.path.name == "demo-20250615-150000"
+        # queued, not started: newest first by its folder's timestamp, not last
+        assert _names(app)[0] == "demo-20250615-150000"
 
 
 async def test_new_run_rejects_bad_overrides(runs_copy, experiments_dir, fake_gpu, fake_launch):

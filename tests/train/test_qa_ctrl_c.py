@@ -41,3 +41,37 @@ def test_ctrl_c_exits_130_after_a_clean_stop(tmp_path, tiny_toml):
     status = json.loads((run / "status.json").read_text())
     assert status["state"] == "stopped" and status["error"].startswith("stopped by SIGINT")
     assert (run / "checkpoints" / "last.pt").is_file()
+
+
+def test_ctrl_c_on_a_kfold_group_exits_130(tmp_path, tiny_toml):
+    """`fbtui run --folds K` in the foreground: the running fold stops cleanly, the group
+    ends `stopped` (resumable) and the exit code is 130."""
+    cfg = tiny_toml(n=120, epochs=200)
+    root = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fbtui", "run", str(cfg), "--folds", "2", "--runs-dir", str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.time() + TIMEOUT
+        while time.time() < deadline:
+            folds = list(root.glob("tiny-*/cv1/status.json")) if root.is_dir() else []
+            st = json.loads(folds[0].read_text()) if folds else {}
+            if st.get("state") == "running" and st.get("step", 0) >= 2:
+                break
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    fold = folds[0].parent
+    assert json.loads((fold / "status.json").read_text())["state"] == "stopped"
+    assert json.loads((fold.parent / "kfold.json").read_text())["state"] == "stopped"
+    assert "Traceback" not in out
+    cv2 = fold.parent / "cv2" / "status.json"  # the stop ended the group: fold 2 never ran
+    assert not cv2.exists() or json.loads(cv2.read_text())["state"] != "finished"

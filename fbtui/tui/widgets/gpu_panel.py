@@ -63,6 +63,8 @@ def _level(value: float | None, warn: float, bad: float) -> str:
 def _no_gpu_lines(reason: str, width: int) -> list[Text]:
     """'no NVIDIA GPU (NVML not found)' as a bold head and its reason wrapped below, so a
     30-column panel shows it whole."""
+    if len(reason) <= width:
+        return [Text(reason, style="bold"), Text("(everything else works)", style="dim")]
     m = re.match(r"^(?P<head>.*?)\s*\((?P<why>.*)\)$", reason)
     head, why = (m.group("head"), m.group("why")) if m else (reason, "")
     lines = [Text(t, style="bold") for t in textwrap.wrap(head, width) or [""]]

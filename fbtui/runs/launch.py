@@ -23,14 +23,12 @@ from fbtui.runs.status import (
 )
 
 
-def spawn_worker(run_dir: Path, args: list[str] | None = None) -> int:
-    """Start `python -m fbtui.train.worker RUN_DIR` in its own session (setsid), so closing
-    the terminal or losing ssh never stops it; its stdout/stderr go to train.log."""
-    run_dir = Path(run_dir)
-    cmd = [sys.executable, "-m", "fbtui.train.worker", str(run_dir), *(args or [])]
-    with open(run_dir / LOG, "ab") as out:
+def spawn_detached(module: str, args: list[str], log: Path) -> int:
+    """Start `python -m MODULE ARGS` in its own session (setsid), so closing the terminal
+    or losing ssh never stops it; stdout/stderr appended to `log`. Returns its pid."""
+    with open(log, "ab") as out:
         proc = subprocess.Popen(
-            cmd,
+            [sys.executable, "-m", module, *args],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -39,6 +37,12 @@ def spawn_worker(run_dir: Path, args: list[str] | None = None) -> int:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     return proc.pid
+
+
+def spawn_worker(run_dir: Path, args: list[str] | None = None) -> int:
+    """Start `python -m fbtui.train.worker RUN_DIR` detached; its output goes to train.log."""
+    run_dir = Path(run_dir)
+    return spawn_detached("fbtui.train.worker", [str(run_dir), *(args or [])], run_dir / LOG)
 
 
 def run_cli_detached(

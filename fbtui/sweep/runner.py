@@ -110,21 +110,11 @@ def launch_member(run_dir: Path, env: dict[str, str]) -> subprocess.Popen:
 
 def spawn_runner(sweep_dir: Path, retry_failed: bool = False) -> int:
     """Start the queue runner for a sweep in its own session; output to SWEEP/queue.log."""
+    from fbtui.runs.launch import spawn_detached
+
     sweep_dir = Path(sweep_dir)
-    cmd = [sys.executable, "-m", "fbtui.sweep.runner", str(sweep_dir)]
-    if retry_failed:
-        cmd.append("--retry-failed")
-    with open(sweep_dir / LOG, "ab") as out:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    return proc.pid
+    args = [str(sweep_dir)] + (["--retry-failed"] if retry_failed else [])
+    return spawn_detached("fbtui.sweep.runner", args, sweep_dir / LOG)
 
 
 class QueueRunner:

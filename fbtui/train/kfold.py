@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -361,18 +360,10 @@ def print_group(parent: Path, console) -> None:
 def spawn_group(parent: Path) -> int:
     """Start `python -m fbtui.train.kfold PARENT` in its own session (survives the
     terminal); its output goes to PARENT/kfold.log."""
+    from fbtui.runs.launch import spawn_detached
+
     parent = Path(parent)
-    with open(parent / LOG, "ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "fbtui.train.kfold", str(parent)],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    return proc.pid
+    return spawn_detached("fbtui.train.kfold", [str(parent)], parent / LOG)
 
 
 def main(argv: list[str]) -> int:

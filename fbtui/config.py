@@ -303,6 +303,8 @@ def config_from_dict(
 
 def read_toml(path: Path) -> dict[str, Any]:
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: a folder, not an experiment file (e.g. experiments/demo.toml)")
     if not path.is_file():
         raise ConfigError(f"{path}: experiment file not found")
     try:

@@ -536,6 +536,8 @@ def runs_cmd(
         if as_json:
             print("[]")
             return
+        if root.exists():
+            fail(f"runs root {root} is a file, not a folder of runs (pass --runs-dir FOLDER)")
         fail(
             f"runs root not found: {root} (start a run with `fbtui run CONFIG`, or pass --runs-dir)"
         )

@@ -50,3 +50,26 @@ def test_file_and_set_mistakes_are_both_reported(tiny_toml):
     msg = str(e.value)
     assert "--set model.widht=4: unknown key model.widht (did you mean model.width?)" in msg
     assert "augment.hflp: unknown key" in msg and "tiny.toml" in msg
+
+
+def test_a_folder_given_as_the_experiment_file_says_so(tmp_path):
+    from typer.testing import CliRunner
+
+    from fbtui.cli.main import app
+
+    res = CliRunner().invoke(app, ["run", str(tmp_path), "--runs-dir", str(tmp_path / "runs")])
+    assert res.exit_code == 2
+    assert "a folder, not an experiment file" in " ".join(res.output.split())
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_file_given_as_the_runs_root_says_so(tmp_path):
+    from typer.testing import CliRunner
+
+    from fbtui.cli.main import app
+
+    f = tmp_path / "tiny.toml"
+    f.write_text("")
+    res = CliRunner().invoke(app, ["runs", "--runs-dir", str(f)])
+    assert res.exit_code == 2 and "is a file, not a folder of runs" in " ".join(res.output.split())
+    assert f.read_text() == ""

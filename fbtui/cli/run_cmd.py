@@ -61,24 +61,14 @@ def create_run(cfg, root: Path, stem: str = "") -> Path:
 EXIT_INTERRUPTED = 130
 
 
-def _stopped_by_ctrl_c(run_dir: Path) -> bool:
-    from fbtui.runs.status import UnreadableStatus, read_status
-
-    try:
-        error = str((read_status(run_dir) or {}).get("error") or "")
-    except UnreadableStatus:
-        return False
-    return error.startswith("stopped by SIGINT")
-
-
 def _exit_for(state: str, run_dir: Path | None = None, interrupted: bool = False) -> None:
     """Exit 1 for a failed or diverged run; 130 for one the user stopped with Ctrl-C
     (`interrupted`, or SIGINT recorded in its status), after its clean stop."""
+    from fbtui.runs.status import stopped_by_sigint
+
     if state in ("failed", "diverged"):
         raise typer.Exit(1)
-    if state == "stopped" and (
-        interrupted or (run_dir is not None and _stopped_by_ctrl_c(run_dir))
-    ):
+    if state == "stopped" and (interrupted or (run_dir is not None and stopped_by_sigint(run_dir))):
         raise typer.Exit(EXIT_INTERRUPTED)
 
 

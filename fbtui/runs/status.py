@@ -127,6 +127,15 @@ def check_status(data: dict[str, Any], path: Path | str = STATUS) -> None:
             raise UnreadableStatus(f"{path}: field {key!r}: {why}, found {value!r:.60}")
 
 
+def stopped_by_sigint(run_dir: Path) -> bool:
+    """The run recorded a stop by SIGINT (Ctrl-C) in its status.json."""
+    try:
+        error = str((read_status(run_dir) or {}).get("error") or "")
+    except UnreadableStatus:
+        return False
+    return error.startswith("stopped by SIGINT")
+
+
 def pid_alive(pid: int) -> bool:
     """True when a process with this pid exists on this host (zombies count as gone)."""
     if not isinstance(pid, int) or pid <= 0:

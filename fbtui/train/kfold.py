@@ -25,7 +25,13 @@ from typing import Any
 from fbtui.errors import ConfigError, RunError
 from fbtui.metrics import mean_std
 from fbtui.runs import layout
-from fbtui.runs.status import UnreadableStatus, read_json, read_status, write_json_atomic
+from fbtui.runs.status import (
+    UnreadableStatus,
+    read_json,
+    read_status,
+    stopped_by_sigint,
+    write_json_atomic,
+)
 
 METRICS = ("mse", "mae", "rmse", "pc")
 MAX_FOLDS = 5  # SCUT-FBP5500_v2 ships five cross-validation folds
@@ -291,21 +297,10 @@ def _train_in_foreground(parent: Path, console, prepared: dict[int, Any] | None 
     )
     if console is not None:
         print_group(parent, console)
-    if state == "stopped" and _stopped_by_sigint(parent):
+    folds = (p for p in parent.iterdir() if (p / layout.STATUS).is_file())
+    if state == "stopped" and any(stopped_by_sigint(f) for f in folds):
         return 130  # Ctrl-C: as `fbtui run`, so `fbtui run --folds 5 a.toml && …` stops
     return 1 if state in ("failed", "diverged") else 0
-
-
-def _stopped_by_sigint(parent: Path) -> bool:
-    """A fold of the group recorded a stop by SIGINT (Ctrl-C) in its status.json."""
-    for fold in sorted(p for p in parent.iterdir() if (p / layout.STATUS).is_file()):
-        try:
-            error = str((read_status(fold) or {}).get("error") or "")
-        except UnreadableStatus:
-            continue
-        if error.startswith("stopped by SIGINT"):
-            return True
-    return False
 
 
 def print_group(parent: Path, console) -> None:

@@ -28,6 +28,27 @@ def safe_stem(name: str) -> str:
     return stem[:80]
 
 
+# the `-YYYYmmdd-HHMMSS[-k]` that new_run_dir appends, read back
+_STAMP = re.compile(r"^(?P<stem>.+)-(?P<date>\d{8}-\d{6})(?P<k>-\d+)?$")
+
+
+def strip_stamp(part: str) -> str:
+    """One folder name without its `-YYYYmmdd-HHMMSS` timestamp (a `-k` suffix kept)."""
+    m = _STAMP.match(part)
+    return m.group("stem") + (m.group("k") or "") if m else part
+
+
+def stamp_time(name: str) -> float | None:
+    """The local time in a run folder's `-YYYYmmdd-HHMMSS[-k]` name, None without one."""
+    m = _STAMP.match(Path(name).name)
+    if not m:
+        return None
+    try:
+        return time.mktime(time.strptime(m.group("date"), "%Y%m%d-%H%M%S"))
+    except (ValueError, OverflowError):
+        return None
+
+
 def new_run_dir(root: Path, stem: str, now: float | None = None) -> Path:
     """Create and return `root/<stem>-<YYYYmmdd-HHMMSS>[-k]`; never reuses an existing folder."""
     root = Path(root)

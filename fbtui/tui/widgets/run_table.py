@@ -7,7 +7,6 @@ screen that owns it. Posts `RunTable.Selected` when the highlighted run changes 
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -18,6 +17,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from fbtui.runs import RunInfo
+from fbtui.runs.layout import stamp_time, strip_stamp
 from fbtui.tui import fmt
 from fbtui.tui.alerts import run_alerts
 
@@ -57,24 +57,6 @@ COLUMNS = (
 )
 _EPOCH = [c[0] for c in COLUMNS].index("epoch")
 WIDE = 100  # from this many columns on, full start times and 4-decimal metrics
-_STAMP = re.compile(r"^(?P<stem>.+)-(?P<date>\d{8}-\d{6})(?P<k>-\d+)?$")
-
-
-def strip_stamp(part: str) -> str:
-    """One folder name without its `-YYYYmmdd-HHMMSS` timestamp (a `-k` suffix kept)."""
-    m = _STAMP.match(part)
-    return m.group("stem") + (m.group("k") or "") if m else part
-
-
-def stamp_time(name: str) -> float | None:
-    """The local time in a run folder's `-YYYYmmdd-HHMMSS[-k]` name, None without one."""
-    m = _STAMP.match(Path(name).name)
-    if not m:
-        return None
-    try:
-        return time.mktime(time.strptime(m.group("date"), "%Y%m%d-%H%M%S"))
-    except (ValueError, OverflowError):
-        return None
 
 
 def _cut(text: str, width: int) -> str:

@@ -28,7 +28,12 @@ from fbtui.metrics import group_metrics, score_metrics
 from fbtui.runs import layout
 from fbtui.runs.status import write_json_atomic
 from fbtui.train import distributed
-from fbtui.train.checkpoint import load_checkpoint, remove_stale_temps, save_checkpoint
+from fbtui.train.checkpoint import (
+    link_checkpoint,
+    load_checkpoint,
+    remove_stale_temps,
+    save_checkpoint,
+)
 from fbtui.train.scalars import ScalarLog
 from fbtui.train.schedules import make_schedule
 from fbtui.train.status_writer import StatusWriter
@@ -378,6 +383,7 @@ def _train(
         skipped_nan = int(resume.get("skipped_nan", 0))
         _set_rng_state(resume["rng"])
         log.info("resumed from %s at epoch %d, step %d", ckpt_path, start_epoch + 1, step)
+        _repair_best_link(run_dir, best, start_epoch, start_batch, status.enabled)
         reporter.message(f"resumed at epoch {start_epoch + 1}, step {step}")
     elif ran_before:  # trained before, but never got to a checkpoint
         log.info("no checkpoint to resume from: training from the start (epoch 1, step 0)")
@@ -569,6 +575,7 @@ def _train(
 
         # -- evaluate ---------------------------------------------------------------------
         last_epoch = epoch == epochs - 1
+        improved = False
         if (epoch + 1) % cfg.train.eval_every == 0 or last_epoch:
             if ddp:  # score every shard with rank 0's BatchNorm statistics
                 distributed.sync_buffers(raw_model)
@@ -594,7 +601,6 @@ def _train(
                 best = {**metrics, "epoch": epoch + 1, "step": step}
                 if status.enabled:
                     write_predictions(run_dir / layout.PREDICTIONS, rows)
-                    checkpoint(epoch + 1, 0, run_dir / layout.BEST)
             reporter.epoch(epoch, metrics, best)
             log.info(
                 "epoch %d/%d step %d: test mse %.4f mae %.4f rmse %.4f pc %.4f%s",
@@ -610,6 +616,8 @@ def _train(
             status.update(last=metrics)
         tb.flush()  # first: the checkpoint must never claim steps whose events are not on disk
         checkpoint(epoch + 1, 0, ckpt_path)
+        if improved and status.enabled:  # the same state: best.pt shares last.pt's file
+            link_checkpoint(ckpt_path, run_dir / layout.BEST)
         status.update(
             epoch=epoch + 1, step=step, batch=0, best=best, skipped_nan=skipped_nan, write=True
         )
@@ -639,6 +647,21 @@ def _train(
         best.get("epoch"),
     )
     return "finished"
+
+
+def _repair_best_link(run_dir: Path, best: dict, epoch: int, batch: int, enabled: bool) -> None:
+    """A kill between writing last.pt and linking best.pt to it leaves a last.pt that
+    records itself as the best epoch beside an older best.pt: link them again."""
+    last, best_path = run_dir / layout.LAST, run_dir / layout.BEST
+    if not enabled or batch != 0 or best.get("epoch") != epoch:
+        return
+    try:
+        if best_path.exists() and os.path.samefile(last, best_path):
+            return
+    except OSError:
+        pass
+    link_checkpoint(last, best_path)
+    log.info("best.pt made the same file as last.pt again, which holds the best epoch (%d)", epoch)
 
 
 def _gpu_logger(cfg: Config):

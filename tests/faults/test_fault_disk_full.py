@@ -10,7 +10,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from fbtui.cli.main import app, load_commands
@@ -28,9 +27,9 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("target, nth", [("last.pt", 2), ("best.pt", 1)])
-def test_enospc_in_a_checkpoint_write(tmp_path, tiny_toml, monkeypatch, target, nth):
-    """The `nth` write of `target` fails half-way: the (n-1)th stays intact."""
+def test_enospc_in_a_checkpoint_write(tmp_path, tiny_toml, monkeypatch):
+    """The 2nd write of last.pt fails half-way: the 1st stays intact."""
+    target, nth = "last.pt", 2
     import torch
 
     real_save = torch.save
@@ -73,6 +72,26 @@ def test_enospc_in_a_checkpoint_write(tmp_path, tiny_toml, monkeypatch, target, 
     # and `fbtui runs` tells why
     out = runner.invoke(app, ["runs", "--runs-dir", str(tmp_path), "--json"])
     assert "No space left on device" in json.loads(out.output)[0]["error"]
+
+
+def test_enospc_linking_best(tmp_path, tiny_toml, monkeypatch):
+    """best.pt is a hard link to the fresh last.pt (no second write); a full disk while
+    linking it fails the run with the reason and leaves no temporary file, and last.pt,
+    written just before, is whole."""
+    from fbtui.train import checkpoint as ck
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(ck.os, "link", full)
+    res = runner.invoke(app, ["run", str(tiny_toml(n=80, epochs=2)), "--runs-dir", str(tmp_path)])
+    run = next(p for p in tmp_path.iterdir() if p.is_dir())
+    assert res.exit_code == 1 and "No space left on device" in res.output, res.output
+    assert "Traceback" not in res.output
+    assert json.loads((run / "status.json").read_text())["state"] == "failed"
+    assert not (run / "checkpoints" / "best.pt").exists()
+    assert ck.load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 1
+    assert [p.name for p in run.rglob("*") if p.name.endswith(".tmp")] == []
 
 
 def test_enospc_also_for_status_json(tmp_path, tiny_toml, monkeypatch):

@@ -8,12 +8,25 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
 from fbtui.errors import UserError
 
 console = Console()
 err_console = Console(stderr=True)
+
+_type_label = TyperOption.display_type_rich
+
+
+def _help_type_label(self: TyperOption, ctx) -> str | None:
+    """Typer 0.29 labels every option with its Python type; on a flag, "--detach <bool>"
+    reads as if the flag took a value. Flags get no label; the rest keep Typer's."""
+    if self.is_flag and self.metavar is None:
+        return None
+    return _type_label(self, ctx)
+
+
+TyperOption.display_type_rich = _help_type_label
 
 
 class FbtuiGroup(TyperGroup):

@@ -14,7 +14,9 @@ from fbtui.cli.app import app, console, err_console
 def lr_cmd(
     config: Path = typer.Argument(..., help="experiment TOML file"),
     png: Path | None = typer.Option(None, "--png", help="also write the chart to this PNG"),
-    set_: list[str] = typer.Option([], "--set", help="override a key: --set train.lr=0.04"),
+    set_: list[str] = typer.Option(
+        [], "--set", metavar="KEY=VALUE", help="override a key: --set train.lr=0.04"
+    ),
     log: bool = typer.Option(False, "--log", help="logarithmic lr axis"),
     train_size: int = typer.Option(
         0, "--train-size", min=0, help="training images per epoch (default: from the split files)"
@@ -59,7 +61,9 @@ def augment_cmd(
         None, "--png", help="where to write the grid (default augment-<config>.png)"
     ),
     n: int = typer.Option(16, "--n", min=1, max=256, help="number of samples"),
-    set_: list[str] = typer.Option([], "--set", help="override a key: --set augment.rotation=20"),
+    set_: list[str] = typer.Option(
+        [], "--set", metavar="KEY=VALUE", help="override a key: --set augment.rotation=20"
+    ),
     seed: int = typer.Option(0, "--seed", help="which samples and which random draws"),
     show: bool = typer.Option(
         True, "--show/--no-show", help="draw the grid in the terminal (colour terminals)"

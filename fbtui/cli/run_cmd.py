@@ -155,7 +155,7 @@ def _launch_ddp(run_dir: Path, rdzv, detach: bool) -> None:
 def run(
     config: Path = typer.Argument(..., help="experiment TOML file"),
     set_: list[str] = typer.Option(
-        [], "--set", help="override a key: --set train.lr=0.04 (repeatable)"
+        [], "--set", metavar="KEY=VALUE", help="override a key: --set train.lr=0.04 (repeatable)"
     ),
     name: str = typer.Option("", "--name", help="run name (default: the config file's stem)"),
     runs_dir: Path | None = typer.Option(None, "--runs-dir", help=RUNS_DIR_HELP),

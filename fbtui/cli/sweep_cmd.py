@@ -39,6 +39,7 @@ def sweep(
     set_: list[str] = typer.Option(
         [],
         "--set",
+        metavar="KEY=V1,V2,...",
         help="a swept key: --set train.lr=0.064,0.04 (repeatable; one value = fixed override; "
         "lists in brackets: --set schedule.milestones=[140,185],[100,150])",
     ),

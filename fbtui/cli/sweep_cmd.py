@@ -133,17 +133,19 @@ def queue_main(
     runs_dir: Path | None = typer.Option(None, "--runs-dir", help="runs root"),
 ) -> None:
     """With no subcommand: list the sweeps (as `fbtui queue list`)."""
+    ctx.obj = runs_dir  # `fbtui queue --runs-dir R cancel X`: the subcommands use it too
     if ctx.invoked_subcommand is None:
         _list(runs_root(runs_dir), as_json=False)
 
 
 @queue_app.command("list")
 def queue_list(
+    ctx: typer.Context,
     runs_dir: Path | None = typer.Option(None, "--runs-dir", help="runs root"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """The sweeps under the runs root with queued / running / done / failed counts."""
-    _list(runs_root(runs_dir), as_json)
+    _list(runs_root(runs_dir or ctx.obj), as_json)
 
 
 def _list(root: Path, as_json: bool) -> None:
@@ -202,6 +204,7 @@ def _list(root: Path, as_json: bool) -> None:
 
 @queue_app.command("show")
 def queue_show(
+    ctx: typer.Context,
     sweep_: str = typer.Argument(..., metavar="SWEEP", help="sweep folder or name"),
     runs_dir: Path | None = typer.Option(None, "--runs-dir", help="runs root"),
     by: str = typer.Option("mse", "--by", help="sort the settings by mse or pc"),
@@ -210,7 +213,7 @@ def queue_show(
     from fbtui.sweep.folder import describe_sweep, resolve_sweep
     from fbtui.sweep.table import member_best, sweep_table, titled_table
 
-    d = resolve_sweep(sweep_, runs_root(runs_dir))
+    d = resolve_sweep(sweep_, runs_root(runs_dir or ctx.obj))
     info = describe_sweep(d)
     launched = info.get("launched") or {}
     table = titled_table(f"{d.name}: {info['state']}")
@@ -246,6 +249,7 @@ def _check_by(by: str) -> str:
 
 @queue_app.command("pause")
 def queue_pause(
+    ctx: typer.Context,
     sweep_: str = typer.Argument(..., metavar="SWEEP", help="sweep folder or name"),
     runs_dir: Path | None = typer.Option(None, "--runs-dir", help="runs root"),
 ) -> None:
@@ -253,13 +257,14 @@ def queue_pause(
     from fbtui.sweep import control
     from fbtui.sweep.folder import resolve_sweep
 
-    d = resolve_sweep(sweep_, runs_root(runs_dir))
+    d = resolve_sweep(sweep_, runs_root(runs_dir or ctx.obj))
     control.pause(d)
     console.print(f"{d.name}: paused (running members finish; no new ones start)")
 
 
 @queue_app.command("resume")
 def queue_resume(
+    ctx: typer.Context,
     sweep_: str = typer.Argument(..., metavar="SWEEP", help="sweep folder or name"),
     runs_dir: Path | None = typer.Option(None, "--runs-dir", help="runs root"),
     retry_failed: bool = typer.Option(
@@ -273,7 +278,7 @@ def queue_resume(
     from fbtui.sweep import control
     from fbtui.sweep.folder import resolve_sweep
 
-    d = resolve_sweep(sweep_, runs_root(runs_dir))
+    d = resolve_sweep(sweep_, runs_root(runs_dir or ctx.obj))
     what = control.resume(d, retry_failed=retry_failed, parallel=parallel, spawn=not foreground)
     if what == "started" and foreground:
         raise typer.Exit(_run_foreground(d, retry_failed=retry_failed))
@@ -288,6 +293,7 @@ def queue_resume(
 
 @queue_app.command("cancel")
 def queue_cancel(
+    ctx: typer.Context,
     sweep_: str = typer.Argument(..., metavar="SWEEP", help="sweep folder or name"),
     runs_dir: Path | None = typer.Option(None, "--runs-dir", help="runs root"),
     wait: float = typer.Option(30.0, "--wait", help="seconds to wait for the checkpoints"),
@@ -297,7 +303,7 @@ def queue_cancel(
     from fbtui.sweep import control
     from fbtui.sweep.folder import count_states, resolve_sweep
 
-    d = resolve_sweep(sweep_, runs_root(runs_dir))
+    d = resolve_sweep(sweep_, runs_root(runs_dir or ctx.obj))
     states = control.cancel(d, wait=wait)
     c = count_states(list(states.values()))
     console.print(

@@ -33,6 +33,10 @@ def _is_kfold(run) -> bool:
     return run.kind == "group" and (run.path / "kfold.json").is_file()
 
 
+def _is_sweep(run) -> bool:
+    return run.kind == "group" and run.summary.get("kind") == "sweep"
+
+
 def _stoppable(run) -> bool:
     """fbtui runs and k-fold groups (through their running fold) stop and resume."""
     return run.kind == "fbtui" or _is_kfold(run)
@@ -324,12 +328,13 @@ class DashboardScreen(Screen):
         return run
 
     def action_new_run(self) -> None:
-        from fbtui.tui.screens.new_run import NewRunScreen
+        from fbtui.tui.screens.new_run import NewRunScreen, is_sweep
 
         def chosen(choice: tuple[Path, list[str]] | None) -> None:
             if choice is not None:
                 config, overrides = choice
-                self.notify(f"starting {config.name} …", timeout=3)
+                what = "a sweep of " if is_sweep(overrides) else ""
+                self.notify(f"starting {what}{config.name} …", timeout=3)
                 self._launch(config, overrides)
 
         self.app.push_screen(
@@ -339,8 +344,12 @@ class DashboardScreen(Screen):
     @work(thread=True, group="launch")
     def _launch(self, config: Path, overrides: list[str]) -> None:
         from fbtui.runs.launch import run_cli_detached
+        from fbtui.tui.screens.new_run import is_sweep
 
-        argv = ["run", str(config), "--detach", "--runs-dir", str(self.settings.runs_dir)]
+        if is_sweep(overrides):  # `fbtui sweep` starts its queue detached by itself
+            argv = ["sweep", str(config), "--runs-dir", str(self.settings.runs_dir)]
+        else:
+            argv = ["run", str(config), "--detach", "--runs-dir", str(self.settings.runs_dir)]
         for item in overrides:
             argv += ["--set", item]
         try:
@@ -348,9 +357,10 @@ class DashboardScreen(Screen):
         except Exception as e:  # noqa: BLE001 - a failed launch is reported, never fatal
             self.post_message(self.ActionDone(f"could not start {config.name}: {e}", "error"))
             return
-        lines = [ln for ln in out.splitlines() if ln.strip()]
-        last = Path(lines[-1].strip()) if lines else None
-        if rc == 0 and last is not None and last.is_dir():
+        # stdout holds the run (or sweep) folder; the output is stdout then stderr
+        folders = [Path(ln.strip()) for ln in out.splitlines() if ln.strip()]
+        last = next((d for d in reversed(folders) if d.is_dir()), None)
+        if rc == 0 and last is not None:
             self.post_message(self.ActionDone(f"started {last.name} (detached)", select=last))
         else:
             detail = out.strip() or f"exit code {rc}"
@@ -363,6 +373,9 @@ class DashboardScreen(Screen):
 
         run = self._current()
         if run is None:
+            return
+        if _is_sweep(run):
+            self._confirm_cancel_sweep(run)
             return
         if not _stoppable(run) or not run.state.startswith("running"):
             self.notify(f"{run.name} is {run.state}: nothing to stop", severity="warning")
@@ -380,6 +393,48 @@ class DashboardScreen(Screen):
             confirmed,
         )
 
+    def _confirm_cancel_sweep(self, run) -> None:
+        from fbtui.tui.screens.confirm import ConfirmScreen
+
+        if run.state in ("finished", "cancelled") or run.state.startswith("failed"):
+            self.notify(f"{run.name} is {run.state}: nothing to stop", severity="warning")
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.notify(f"cancelling the queue of {run.name} …", timeout=3)
+                self._queue(run.path, "cancel")
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Cancel the sweep {run.name}?\nIts running members save a checkpoint and "
+                "stop; queued ones stay queued. r resumes the queue."
+            ),
+            confirmed,
+        )
+
+    @work(thread=True, group="queue")
+    def _queue(self, path: Path, verb: str) -> None:
+        """`fbtui queue cancel|resume SWEEP`, as from the shell (resume spawns the queue
+        runner detached, so it outlives the dashboard)."""
+        from fbtui.runs.launch import run_cli_detached
+
+        argv = ["queue", "--runs-dir", str(self.settings.runs_dir), verb, str(path)]
+        try:
+            rc, out = run_cli_detached(argv, timeout=self.settings.launch_timeout_s)
+        except Exception as e:  # noqa: BLE001 - reported, never fatal
+            rc, out = 1, str(e)
+        finally:
+            self._busy.discard(str(path))
+        # the CLI wraps its sentence at 80 columns: one line again for the notification
+        said = " ".join(out.split())[-300:] or f"exit code {rc}"
+        if rc == 0:
+            self.post_message(self.ActionDone(f"{verb} {path.name}: {said}", select=path))
+        else:
+            self.post_message(
+                self.ActionDone(f"could not {verb} {path.name}:\n{out[-800:]}", "error")
+            )
+
     @work(thread=True, group="stop")
     def _stop(self, path: Path) -> None:
         from fbtui.runs.launch import stop_run
@@ -395,8 +450,15 @@ class DashboardScreen(Screen):
         run = self._current()
         if run is None:
             return
-        if run.kind == "group" and not _is_kfold(run):
-            self.notify(f"{run.name} is a sweep: resume it with `fbtui queue resume {run.name}`")
+        if _is_sweep(run):
+            if run.state == "finished":
+                self.notify(f"{run.name} is finished: nothing to resume", severity="warning")
+                return
+            if str(run.path) in self._busy:
+                return
+            self._busy.add(str(run.path))
+            self.notify(f"resuming the queue of {run.name} …", timeout=3)
+            self._queue(run.path, "resume")
             return
         if not _stoppable(run):
             self.notify(f"{run.name} is a plain TensorBoard logdir: only fbtui runs resume")

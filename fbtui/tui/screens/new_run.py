@@ -1,4 +1,5 @@
-"""`n`: pick an experiment file and optional overrides; the dashboard then starts it detached.
+"""`n`: pick an experiment file and optional overrides; the dashboard then starts it detached
+(a sweep, through `fbtui sweep`, when an override lists several values).
 
 The overrides are checked against the experiment file (in a worker: the config schema
 imports pydantic) before the dialog closes, so a typo is shown under the overrides box
@@ -53,13 +54,35 @@ def one_line(text: str, width: int) -> str:
     return text[: max(0, width - 1)] + "…"
 
 
+def is_sweep(overrides: list[str]) -> bool:
+    """True when an override lists several values (`train.lr=0.01,0.04`): the dialog then
+    starts a sweep, one run per combination, as `fbtui sweep --set` does. Commas inside
+    brackets or quotes belong to one value (`schedule.milestones=[140,185]`)."""
+    from fbtui.errors import ConfigError
+    from fbtui.sweep.grid import split_values  # plain Python (fbtui.config: pydantic)
+
+    for item in overrides:
+        try:
+            if len(split_values(item.partition("=")[2])) > 1:
+                return True
+        except ConfigError:
+            continue  # unbalanced brackets: load_config names the problem
+    return False
+
+
 def check_overrides(config: Path, overrides: list[str]) -> str:
-    """Why `fbtui run config --set ...` would refuse these overrides ('' when it would not)."""
+    """Why `fbtui run config --set ...` (or `fbtui sweep`, for lists) would refuse these
+    overrides ('' when it would not)."""
     from fbtui.config import load_config  # pydantic: only when a run is started
     from fbtui.errors import UserError
 
     try:
-        load_config(config, overrides)
+        if is_sweep(overrides):
+            from fbtui.sweep.create import plan_sweep
+
+            plan_sweep(config, overrides)  # every member's config, nothing written
+        else:
+            load_config(config, overrides)
     except UserError as e:
         return str(e)
     return ""
@@ -114,7 +137,10 @@ class NewRunScreen(ModalScreen[tuple[Path, list[str]] | None]):
                     id="experiments-empty",
                 )
             yield Static("", id="chosen")
-            yield Static("overrides (optional), e.g. train.lr=0.04 model.dropout=0.5")
+            yield Static(
+                "overrides (optional), e.g. train.lr=0.04 model.dropout=0.5\n"
+                "[dim]values with commas start a sweep: train.lr=0.01,0.04 experiment.seed=0,1[/]"
+            )
             box = Input(placeholder="key=value …", id="overrides")
             box.cursor_blink = self.blink
             yield box

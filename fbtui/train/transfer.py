@@ -22,16 +22,31 @@ class LoadReport:
     loaded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # in the checkpoint, not used (name or shape)
     new: list[str] = field(default_factory=list)  # in the model, left at their initial values
+    loaded_params: int = 0  # elements of the loaded tensors (BatchNorm counters aside)
+    total_params: int = 0  # elements of the model's state, likewise
 
     def summary(self, source: str) -> str:
+        share = self.loaded_params / self.total_params if self.total_params else 0.0
         text = (
-            f"init_from {source}: loaded {len(self.loaded)} tensors, skipped {len(self.skipped)} "
-            f"(no match by name and shape), left {len(self.new)} new"
+            f"init_from {source}: loaded {len(self.loaded)} tensors ({share:.1%} of the "
+            f"model's weights), skipped {len(self.skipped)} (no match by name and shape), "
+            f"left {len(self.new)} new"
         )
         if self.new:
             more = f", … {len(self.new) - 4} more" if len(self.new) > 4 else ""
             text += f" ({', '.join(self.new[:4])}{more})"
         return text
+
+
+def _layer(key: str) -> str:
+    """`features.3.weight` -> `features.3`: the module a state_dict entry belongs to."""
+    return key.rpartition(".")[0]
+
+
+def _counted(key: str, t: torch.Tensor) -> int:
+    # BatchNorm's step counter is state, not a weight: it would make "something loaded"
+    # out of a checkpoint that fits nothing
+    return 0 if key.endswith("num_batches_tracked") else t.numel()
 
 
 def _resolve(source: str | Path) -> Path:
@@ -65,17 +80,24 @@ def checkpoint_path(source: str | Path, key: str = "model.init_from") -> Path:
 
 
 def load_matching(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> LoadReport:
-    """Load the intersection of `state` and the model by name and shape."""
+    """Load the intersection of `state` and the model by name and shape, a layer at a
+    time: when any tensor of a layer differs in shape (a wider conv, a new head), none of
+    that layer is loaded, so no layer ends up half old and half new (an old bias on a
+    fresh weight, old BatchNorm statistics on new channels)."""
     own = model.state_dict()
     report = LoadReport()
-    take = {}
-    for k, v in state.items():
-        if k in own and isinstance(v, torch.Tensor) and own[k].shape == v.shape:
-            take[k] = v
-            report.loaded.append(k)
-        else:
-            report.skipped.append(k)
+    fits = {
+        k: v
+        for k, v in state.items()
+        if k in own and isinstance(v, torch.Tensor) and own[k].shape == v.shape
+    }
+    changed = {_layer(k) for k, v in state.items() if k in own and k not in fits}
+    take = {k: v for k, v in fits.items() if _layer(k) not in changed}
+    report.loaded = list(take)
+    report.skipped = [k for k in state if k not in take]
     report.new = [k for k in own if k not in take]
+    report.loaded_params = sum(_counted(k, v) for k, v in take.items())
+    report.total_params = sum(_counted(k, v) for k, v in own.items())
     model.load_state_dict(take, strict=False)
     return report
 
@@ -88,8 +110,9 @@ def init_from(model: torch.nn.Module, source: str | Path) -> str:
     if state and all(k.startswith("module.") for k in state):
         state = {k.removeprefix("module."): v for k, v in state.items()}
     report = load_matching(model, state)
-    if not report.loaded:
+    if not report.loaded_params:
         raise ConfigError(
-            f"model.init_from = {str(source)!r}: no tensor in {path} matches the model by name and shape"
+            f"model.init_from = {str(source)!r}: no layer in {path} matches the model by name "
+            f"and shape (a different backbone or width?); nothing would be reused"
         )
     return report.summary(str(path))

@@ -53,11 +53,12 @@ def test_init_from_run_folder_and_file(tmp_path):
     save_checkpoint({"model": src.state_dict(), "epoch": 3}, run / "checkpoints" / "best.pt")
     assert checkpoint_path(run) == run / "checkpoints" / "best.pt"
     msg = init_from(tiny("distribution"), run)
-    assert "loaded 24 tensors, skipped 2" in msg and "left 2 new" in msg
+    assert "loaded 24 tensors (" in msg and "skipped 2" in msg and "left 2 new" in msg
     assert "head.fc.weight" in msg
     bare = tmp_path / "weights.pth"
     torch.save({f"module.{k}": v for k, v in src.state_dict().items()}, bare)
-    assert "loaded 26 tensors, skipped 0" in init_from(tiny(), bare)  # DataParallel prefix
+    msg = init_from(tiny(), bare)  # DataParallel prefix
+    assert "loaded 26 tensors (100.0% of the model's weights), skipped 0" in msg
 
 
 def test_init_from_errors(tmp_path):
@@ -68,8 +69,34 @@ def test_init_from_errors(tmp_path):
         init_from(tiny(), tmp_path / "empty")
     other = tmp_path / "other.pt"
     torch.save({"a.weight": torch.zeros(2)}, other)
-    with pytest.raises(ConfigError, match="no tensor"):
+    with pytest.raises(ConfigError, match="no layer"):
         init_from(tiny(), other)
+
+
+def test_a_changed_layer_is_left_new_whole(tmp_path):
+    """A wider network: every conv, BatchNorm and the head change shape. Their biases
+    and BatchNorm counters still fit alone, but nothing is loaded half: init_from says
+    no layer matches instead of "loaded 5 tensors"."""
+    src = tiny(width=8)
+    rep = load_matching(tiny(width=12), src.state_dict())
+    assert rep.loaded == [] and rep.loaded_params == 0
+    path = tmp_path / "w8.pt"
+    save_checkpoint({"model": src.state_dict()}, path)
+    with pytest.raises(ConfigError, match="no layer .* matches"):
+        init_from(tiny(width=12), path)
+
+
+def test_head_bias_alone_is_not_loaded():
+    """A regression checkpoint into a model whose head input changed: head.fc.bias has
+    the same shape [1], head.fc.weight does not; the head stays new as a whole."""
+    src = tiny().state_dict()
+    dst = tiny()
+    src["head.fc.weight"] = torch.zeros(1, 3)  # a different feature size
+    src["head.fc.bias"] = torch.full((1,), 7.0)
+    rep = load_matching(dst, src)
+    assert "head.fc.bias" in rep.skipped and "head.fc.bias" in rep.new
+    assert float(dst.head.fc.bias.detach()) != 7.0
+    assert 0 < rep.loaded_params < rep.total_params
 
 
 def test_init_from_resolves_a_run_name(tmp_path, monkeypatch):

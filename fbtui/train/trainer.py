@@ -87,8 +87,16 @@ def prepare_data(cfg: Config) -> Prepared:
         synth_size=cfg.data.synth_size,
         skip_bad=cfg.data.skip_bad,
     )
-    split = "all" if ds.format == "list" and cfg.data.split not in ds.splits else cfg.data.split
-    train, test = ds.split(split)
+    if cfg.data.split not in ds.splits:  # a list-format set has no official folds
+        from fbtui.errors import DataError
+
+        raise DataError(
+            f'data.split = "{cfg.data.split}": {cfg.data.root} is a {ds.format}-format set '
+            f"with no such split (it has: {', '.join(s for s in ds.splits if s != 'all')}); "
+            'use data.split = "60/40" (a fixed 60/40 split of its list), or --folds only '
+            "on SCUT-FBP5500 with its train_test_files/"
+        )
+    train, test = ds.split(cfg.data.split)
     notes: list[str] = list(getattr(ds, "warnings", []) or [])
     if cfg.data.skip_bad:
         from fbtui.data import scan_bad

@@ -108,3 +108,30 @@ def test_split_names_unknown_image(tmp_path, tiny_toml, scut):
     split.write_text(split.read_text() + "AF99999.jpg 3.000000\n")
     res, runs = run_on(tmp_path, tiny_toml, scut)
     assert_clean_failure(res, runs, "AF99999.jpg", "train.txt")
+
+
+def test_list_set_has_no_folds(tmp_path, tiny_toml, scut):
+    """A list-format set (images + labels.txt) with data.split = "cv1": refused before
+    training (it used to train a whole epoch on every image, then fail on an empty test
+    set), and --folds likewise."""
+    folder = tmp_path / "listset"
+    folder.mkdir()
+    lines = []
+    for i, img in enumerate(sorted((scut / "Images").iterdir())[:30]):
+        shutil.copy(img, folder / img.name)
+        lines.append(f"{img.name} {1 + (i % 9) * 0.5:.2f}")
+    (folder / "labels.txt").write_text("\n".join(lines) + "\n")
+    runs = tmp_path / "runs"
+    res = runner.invoke(
+        app,
+        ["run", str(tiny_toml(epochs=1)), "--runs-dir", str(runs)]
+        + ["--set", f'data.root="{folder}"', "--set", 'data.format="list"']
+        + ["--set", 'data.split="cv1"'],
+    )
+    assert_clean_failure(res, runs, 'data.split = "cv1"', "60/40")
+    res = runner.invoke(
+        app,
+        ["run", str(tiny_toml(epochs=1)), "--runs-dir", str(runs), "--folds", "5"]
+        + ["--set", f'data.root="{folder}"', "--set", 'data.format="list"'],
+    )
+    assert_clean_failure(res, runs, "cv1")

@@ -117,6 +117,15 @@ def prepare_data(cfg: Config) -> Prepared:
     notes += more
     train, more = extra_data.extend_training(cfg, train)
     notes += more
+    if cfg.model.head == "distribution" and cfg.data.label_noise_std > 0:
+        rated = sum(r.hist is not None for r in train)
+        if rated:
+            notes.append(
+                f"data.label_noise_std = {cfg.data.label_noise_std:g} does not reach the "
+                f"distribution head's targets for the {rated} of {len(train)} training images "
+                "with rater histograms: it trains on the histograms, and the noise is added "
+                "to the score, which this head uses only where a histogram is missing"
+            )
     return Prepared(train=train, test=test, notes=notes)
 
 

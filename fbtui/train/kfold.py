@@ -1,7 +1,7 @@
 """k-fold cross-validation: the official folds cv1..cvK as sibling runs under one parent.
 
 ```
-runs/<name>-<stamp>/          kfold.json (per-fold best metrics, mean ± std, state)
+runs/<name>-<stamp>/          kfold.json (per-fold metrics, mean ± std, state)
     cv1/ cv2/ ... cvK/        ordinary run folders (config.toml with data.split = "cvk")
 ```
 
@@ -9,12 +9,29 @@ runs/<name>-<stamp>/          kfold.json (per-fold best metrics, mean ± std, st
 one background process (`python -m fbtui.train.kfold PARENT`). `fbtui resume PARENT`
 continues a stopped, failed or killed group the same way: finished (and diverged) folds
 are kept, the others resume from their last.pt or start, and mean ± std is recomputed.
-The mean and sample standard deviation over the folds of the best-epoch MSE, MAE, RMSE
-and Pearson correlation are the SCUT-FBP5500 paper's 5-fold protocol.
+
+Two figures are reported, each the mean and sample standard deviation (ddof 1) over the
+finished folds of MSE, MAE, RMSE and Pearson correlation:
+
+* final epoch (the protocol figure): each fold's last evaluation (`final` in its
+  summary.json, `last` in its status.json). Nothing is chosen by looking at the test fold,
+  so this is the figure to set beside published 5-fold means (the SCUT-FBP5500 paper's
+  are not selected on the test folds either).
+* best epoch (selected on the test fold: optimistic): each fold's best epoch, picked by its
+  own test metrics. Choosing the epoch on the data it is then scored on flatters it (MSE
+  lower, PC higher); it is kept for reference, not for comparing with the paper.
+
+kfold.json keeps its original keys for readers (`n`, `per_fold`, `mean`, `std`: the best
+epoch) and adds `final_epoch` (the same keys for the final epoch) and, in both, `count` (per
+metric, the folds whose value is finite: a NaN Pearson correlation from constant
+predictions is left out of that metric's mean), `dropped` (per metric, {fold: value} of the
+non-finite values left out) and `fold_names` (the folds `per_fold` lists, in order).
+Each entry of `runs` holds the fold's `best` and `final` metrics (with their `epoch`).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import sys
@@ -42,24 +59,89 @@ def fold_dir(parent: Path, k: int) -> Path:
     return Path(parent) / f"cv{k}"
 
 
-def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean and std (sample, ddof 1) of each metric over the finished folds (those with a
-    best epoch; a fold with a `state` other than finished, e.g. stopped half-way, is left
-    out: its best so far is no result of the protocol)."""
+FINAL_LABEL = "final epoch (the protocol figure)"
+BEST_LABEL = "best epoch (selected on the test fold: optimistic)"
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _why(v: Any) -> str:
+    """How a left-out value reads in kfold.json and the notes: NaN, inf, missing."""
+    if v is None:
+        return "missing"
+    if isinstance(v, float) and math.isnan(v):
+        return "NaN"
+    return str(v)
+
+
+def _fold_name(r: dict[str, Any], i: int) -> str:
+    return str(r.get("run") or (f"cv{r['fold']}" if "fold" in r else f"fold {i + 1}"))
+
+
+def _aggregate_one(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """Mean ± std over the finished folds of one figure (`key`: "best" or "final")."""
     done = [
-        r
-        for r in runs
+        (_fold_name(r, i), r[key])
+        for i, r in enumerate(runs)
         if r.get("state", "finished") == "finished"
-        and isinstance(r.get("best"), dict)
-        and r["best"].get("mse") is not None
+        and isinstance(r.get(key), dict)
+        and r[key].get("mse") is not None
     ]
-    per = {m: [r["best"].get(m) for r in done] for m in METRICS}
-    mean, std = {}, {}
+    per = {m: [fig.get(m) for _, fig in done] for m in METRICS}
+    mean, std, count, dropped = {}, {}, {}, {}
     for m, vals in per.items():
-        vals = [v for v in vals if isinstance(v, (int, float))]
-        if vals:
-            mean[m], std[m] = mean_std(vals)
-    return {"n": len(done), "per_fold": per, "mean": mean, "std": std}
+        kept = [v for v in vals if _finite(v)]
+        count[m] = len(kept)
+        lost = {name: _why(v) for (name, _), v in zip(done, vals, strict=True) if not _finite(v)}
+        if lost:
+            dropped[m] = lost
+        if kept:
+            mean[m], std[m] = mean_std(kept)
+    return {
+        "n": len(done),
+        "fold_names": [name for name, _ in done],
+        "per_fold": per,
+        "mean": mean,
+        "std": std,
+        "count": count,
+        "dropped": dropped,
+    }
+
+
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and std (sample, ddof 1) of each metric over the finished folds, for the best
+    epoch (the top-level keys kfold.json always had) and the final epoch (`final_epoch`).
+
+    A fold with a `state` other than finished (e.g. stopped half-way) is left out: its
+    figures so far are no result of the protocol. `n` counts the finished folds with that
+    figure; `count[m]` the ones whose metric m is finite (only those enter its mean), and
+    `dropped[m]` names the others with their value (e.g. {"cv3": "nan"}): a constant
+    prediction's NaN Pearson correlation is visible, not silently averaged away."""
+    return {**_aggregate_one(runs, "best"), "final_epoch": _aggregate_one(runs, "final")}
+
+
+def dropped_notes(block: dict[str, Any]) -> list[str]:
+    """'pc: 4 of 5 folds (cv3: nan)' for each metric whose mean leaves folds out."""
+    notes = []
+    for m, lost in (block.get("dropped") or {}).items():
+        if isinstance(lost, dict) and lost:
+            why = ", ".join(f"{k}: {v}" for k, v in lost.items())
+            notes.append(
+                f"{m}: {block.get('count', {}).get(m, '?')} of {block.get('n')} folds ({why})"
+            )
+    return notes
+
+
+def summary_line(block: dict[str, Any], label: str) -> str:
+    """`LABEL: mean ± std over N folds: mse 0.3187±0.0141  …` (+ the folds a metric lost)."""
+    mean, std = block.get("mean") or {}, block.get("std") or {}
+    line = f"{label}: mean ± std over {block.get('n')} folds: " + "  ".join(
+        f"{m} {mean[m]:.4f}±{std[m]:.4f}" for m in METRICS if m in mean and m in std
+    )
+    notes = dropped_notes(block)
+    return line + (f"; {'; '.join(notes)}" if notes else "")
 
 
 def group_state(states: list[str]) -> str:
@@ -92,11 +174,16 @@ def refresh(parent: Path, state: str | None = None, **extra: Any) -> dict[str, A
         except Exception:  # noqa: BLE001 - a torn fold file must not break the group
             status, summary = {}, {}
         best = summary.get("best") or status.get("best") or {}
+        final = summary.get("final") or status.get("last") or {}
+        final = {k: final[k] for k in METRICS if k in final} if isinstance(final, dict) else {}
+        if final and summary.get("final") and isinstance(summary.get("epochs"), int):
+            final["epoch"] = summary["epochs"]  # the last evaluation is at the last epoch
         runs.append(
             {
                 **r,
                 "state": effective_state(status) if status else "queued",
                 "best": {k: best[k] for k in (*METRICS, "epoch") if k in best},
+                "final": final,
             }
         )
     data["runs"] = runs
@@ -258,8 +345,12 @@ def resume_group(parent: Path, detach: bool = False, console=None) -> int:
         )
     todo = [n for n, s in states.items() if s not in KEPT]
     if not todo:
-        if info.summary.get("state") != group_state(list(states.values())):
-            refresh(parent)  # e.g. killed after its last fold: recompute the mean ± std
+        if (
+            info.summary.get("state") != group_state(list(states.values()))
+            or "final_epoch" not in info.summary
+        ):
+            # killed after its last fold, or written before final-epoch figures: recompute
+            refresh(parent)
         if console is not None:
             console.print(
                 f"{parent.name}: every fold already ended: nothing to resume",
@@ -304,35 +395,56 @@ def _train_in_foreground(parent: Path, console, prepared: dict[int, Any] | None 
 
 
 def print_group(parent: Path, console) -> None:
-    """The per-fold table and the mean ± std line.
+    """The per-fold tables with their mean ± std rows, final epoch first (the protocol
+    figure), then best epoch (selected on the test fold: optimistic); one summary line each.
 
     Mean and std are rows of their own under the folds (one `0.3187±0.0141` cell per
     metric was cut to `0.3187±0…` at 80 columns, losing the std the protocol reports):
-    every cell is a short number that never wraps, so the table fits 80 columns.
+    every cell is a short number that never wraps, so the table fits 80 columns. A
+    kfold.json written before `final_epoch` existed shows its best-epoch table only.
     """
+    data = read_json(Path(parent) / layout.KFOLD) or {}
+    final = data.get("final_epoch")
+    shown = [(BEST_LABEL, "best", data)]
+    if isinstance(final, dict):
+        shown.insert(0, (FINAL_LABEL, "final", final))
+    for label, key, block in shown:
+        console.print(_fold_table(data, block, key, f"k-fold {parent}: {label}"))
+    for label, _, block in shown:
+        if block.get("mean"):
+            console.print(
+                f"k-fold {data.get('state', '')}: {summary_line(block, label)}",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+
+def _fold_table(data: dict[str, Any], block: dict[str, Any], key: str, title: str):
+    """One figure's table: a row per fold (its `key` metrics), then mean and ± std rows;
+    the folds a metric's mean leaves out (NaN) in the caption."""
     from rich.table import Table
 
-    data = read_json(Path(parent) / layout.KFOLD) or {}
-    table = Table(title=f"k-fold {parent}")
+    notes = dropped_notes(block)
+    table = Table(title=title, caption="; ".join(notes) or None, caption_justify="left")
     table.add_column("fold", overflow="fold", min_width=5)
     table.add_column("state")
     for col in ("epoch", *METRICS):
         table.add_column(col, justify="right", no_wrap=True)
     for r in data.get("runs", []):
-        b = r.get("best", {})
+        b = r.get(key) or {}
         table.add_row(
             r["run"],
             r.get("state", ""),
             str(b.get("epoch", "")),
-            *(f"{b[m]:.4f}" if m in b else "" for m in METRICS),
+            *(f"{b[m]:.4f}" if isinstance(b.get(m), (int, float)) else "" for m in METRICS),
         )
-    mean, std = data.get("mean", {}), data.get("std", {})
+    mean, std = block.get("mean") or {}, block.get("std") or {}
     if mean:
         table.add_section()
         table.add_row(
             "mean",
             data.get("state", ""),
-            f"n={data.get('n')}",
+            f"n={block.get('n')}",
             *(f"{mean[m]:.4f}" if m in mean else "" for m in METRICS),
             style="bold",
         )
@@ -342,14 +454,7 @@ def print_group(parent: Path, console) -> None:
             "",
             *(f"{std[m]:.4f}" if m in std else "" for m in METRICS),
         )
-    console.print(table)
-    if mean:
-        console.print(
-            f"k-fold {data.get('state', '')}: mean ± std over {data.get('n')} folds: "
-            + "  ".join(f"{m} {mean[m]:.4f}±{std[m]:.4f}" for m in METRICS if m in mean),
-            highlight=False,
-            soft_wrap=True,
-        )
+    return table
 
 
 def spawn_group(parent: Path) -> int:
@@ -378,11 +483,19 @@ def main(argv: list[str]) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     data = read_json(parent / layout.KFOLD) or {}
-    mean, std = data.get("mean", {}), data.get("std", {})
-    print(
-        f"{state}: " + "  ".join(f"{m} {mean[m]:.4f}±{std[m]:.4f}" for m in METRICS if m in mean),
-        flush=True,
-    )
+    # `STATE: mse …` first: the final epoch, the protocol figure (what logs are grepped for)
+    final = data.get("final_epoch") or {}
+    for block, label in ((final, FINAL_LABEL), (data, BEST_LABEL)):
+        mean, std = block.get("mean") or {}, block.get("std") or {}
+        if block is final and not mean:
+            continue
+        notes = dropped_notes(block)
+        print(
+            f"{state}: "
+            + "  ".join(f"{m} {mean[m]:.4f}±{std[m]:.4f}" for m in METRICS if m in mean)
+            + f"  ({label}, n={block.get('n')}{'; ' if notes else ''}{'; '.join(notes)})",
+            flush=True,
+        )
     return 0 if state in ("finished", "stopped") else 1
 
 

@@ -101,21 +101,47 @@ def calibrate_cmd(
     dataset: Path = typer.Argument(..., help="data set folder (list or SCUT layout)"),
     fmt: str = typer.Option("auto", "--format", help="list | scut | auto (labels.txt -> list)"),
     label: str = typer.Option("mean", "--label", help="SCUT label: mean | original"),
+    split: str = typer.Option(
+        "all",
+        "--split",
+        metavar="all|train|test",
+        help='images to fit on: all (what an extra set\'s calibration = "fit" uses) | '
+        'train (what data.calibration = "fit" uses: the training split) | test',
+    ),
+    data_split: str = typer.Option(
+        "60/40",
+        "--data-split",
+        metavar="NAME",
+        help="the run's data.split that --split train|test picks from: 60/40 | cv1..cv5",
+    ),
     runs_dir: Path | None = typer.Option(None, "--runs-dir", help="runs root for run names"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """Fit y' = k*y + b mapping DATASET's labels onto RUN's predictions (least squares,
-    mapped labels clipped to [1, 5]); print k, b and the MSE before and after."""
+    mapped labels clipped to [1, 5]); print k, b, the MSE before and after, and what a
+    constant would get on the mapped labels (warning when k or r is below 0.5)."""
     import os
 
     from fbtui.cli.app import runs_root
     from fbtui.errors import ConfigError
-    from fbtui.tools.calibrate import calibrate
+    from fbtui.tools.calibrate import SPLITS, calibrate
 
     if fmt not in ("auto", "list", "scut"):
         raise ConfigError(f"--format {fmt!r}: expected list, scut or auto")
     if label not in ("mean", "original"):
         raise ConfigError(f"--label {label!r}: expected mean or original")
+    if split not in SPLITS:
+        raise ConfigError(
+            f"--split {split!r}: expected all (every image), train or test (of --data-split)"
+        )
+    named = ("60/40", "cv1", "cv2", "cv3", "cv4", "cv5")
+    if data_split not in named:
+        raise ConfigError(f"--data-split {data_split!r}: expected one of {', '.join(named)}")
+    if split == "all" and data_split != "60/40":
+        raise ConfigError(
+            f"--data-split {data_split} picks the images of --split train or test; "
+            "with --split all every image is used"
+        )
     if not dataset.is_dir():  # before the model loads; the data layer's hint is for configs
         what = "is a file" if dataset.exists() else "not found"
         raise ConfigError(
@@ -124,26 +150,36 @@ def calibrate_cmd(
         )
     if runs_dir is not None:
         os.environ["FBTUI_RUNS"] = str(runs_root(runs_dir))  # run names resolve under it
-    res = calibrate(run, dataset, fmt, label)
+    res = calibrate(run, dataset, fmt, label, split, data_split)
     if as_json:
         print(json.dumps(res.to_dict(), indent=2))
         return
-    console.print(
-        f"calibrated {res.dataset} ({res.n} images) against {res.model}",
-        highlight=False,
-        soft_wrap=True,
+
+    def say(text: str, style: str = "") -> None:
+        console.print(text, style=style or None, highlight=False, soft_wrap=True, markup=False)
+
+    say(f"calibrated {res.dataset} against {res.model}")
+    match = {
+        "all": '[[data.extra]] calibration = "fit" fits on these',
+        "train": f'data.calibration = "fit" fits on these for data.split = "{res.data_split}"',
+        "test": "the test images: a run's fit never uses these",
+    }[split]
+    say(f"  images: {res.used()} ({match})")
+    say(
+        f"  labels {res.label_min:.3f}..{res.label_max:.3f}, std {res.label_std:.4f}; "
+        f"Pearson r with the model's predictions {res.pc:.4f}"
     )
-    console.print(
-        f"  labels {res.label_min:.3f}..{res.label_max:.3f}, Pearson with predictions {res.pc:.4f}",
-        highlight=False,
-        soft_wrap=True,
+    say(f"  k = {res.k:.4f}   b = {res.b:+.4f}   (y' = k*y + b, clipped to [1, 5])", "bold")
+    say(
+        f"  mapped labels: mean {res.mapped_mean:.4f}, std {res.mapped_std:.4f} "
+        f"(was {res.label_std:.4f})"
     )
-    console.print(
-        f"  [bold]k = {res.k:.4f}   b = {res.b:+.4f}[/]   (y' = k*y + b, clipped to [1, 5])"
+    say(f"  MSE to the model: before {res.mse_before:.4f}  after {res.mse_after:.4f}")
+    verdict = "" if res.mse_after < res.const_mse else " (the model does no better than it)"
+    say(
+        f"  a constant (the mapped mean) gets MSE {res.const_mse:.4f} on the mapped labels"
+        + verdict
     )
-    console.print(
-        f"  MSE to the model: before {res.mse_before:.4f}  after {res.mse_after:.4f}",
-        highlight=False,
-        soft_wrap=True,
-    )
-    console.print(f"  for an experiment file:  {res.toml()}", highlight=False, soft_wrap=True)
+    if res.warning:
+        say(f"  {res.warning}", "yellow")
+    say(f"  for an experiment file:  {res.toml()}")

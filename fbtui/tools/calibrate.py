@@ -6,6 +6,12 @@ set's labels onto the model's scale that minimises the squared error, with the m
 labels clipped to [1, 5] (their `clip(norm(target))`). The researcher trained k and b by
 SGD; the same minimum is found here in closed form (least squares, then refined on the
 labels the clip leaves unclipped).
+
+The least-squares k is the labels' correlation r with the model times
+std(predictions) / std(labels): a weak model, or labels that disagree with it, shrink the
+mapped labels towards their mean. An MSE on shrunk labels looks small whatever the model
+does, so the figures here include the MSE a constant (the mapped mean) gets, and
+`shrink_warning` says so when k or r is below 0.5.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ import numpy as np
 from fbtui.errors import DataError, RunError
 
 LO, HI = 1.0, 5.0
+# below these the mapped labels are markedly shrunk (k) or say little about the model (r)
+K_WARN = 0.5
+R_WARN = 0.5
 
 
 @dataclass
@@ -34,11 +43,36 @@ class CalibrationResult:
     pc: float  # Pearson correlation between labels and predictions (unchanged by k, b > 0)
     label_min: float
     label_max: float
+    label_std: float  # of the labels as they are
+    mapped_mean: float  # of clip(k*y + b)
+    mapped_std: float  # of clip(k*y + b): k times label_std, less where clipped
+    const_mse: float  # a constant (mapped_mean) against clip(k*y + b): mapped_std²
     dataset: str = ""
     model: str = ""
+    split: str = "all"  # the images fitted on: all | train | test (of data_split)
+    data_split: str = ""  # the named split ("60/40", "cv1", ...) for train | test
+    total: int = 0  # images in the data set (n of them fitted on)
+    warning: str = ""  # shrink_warning's text, "" when k and r are both >= 0.5
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def used(self) -> str:
+        """Which images were fitted on, in words: "all 100 images", "the training split
+        of 60/40: 60 of 100 images"."""
+        if self.split == "all":
+            return f"all {self.n} images"
+        part = "training" if self.split == "train" else "test"
+        of = f" of {self.total}" if self.total else ""
+        return f"the {part} split of {self.data_split}: {self.n}{of} images"
+
+    def stats(self) -> str:
+        """One line: label spread before and after, r, and the constant predictor's MSE."""
+        return (
+            f"labels std {self.label_std:.4f} -> {self.mapped_std:.4f} mapped, "
+            f"r {self.pc:.4f} with the model; a constant (the mapped mean "
+            f"{self.mapped_mean:.4f}) gets MSE {self.const_mse:.4f} on the mapped labels"
+        )
 
     def toml(self) -> str:
         """The line to paste into an experiment file."""
@@ -92,15 +126,53 @@ def summarize(y, p, k: float, b: float) -> CalibrationResult:
 
     y = np.asarray(y, dtype=np.float64)
     p = np.asarray(p, dtype=np.float64)
-    return CalibrationResult(
+    mapped = apply(y, k, b)
+    res = CalibrationResult(
         k=k,
         b=b,
         n=int(y.size),
         mse_before=float(np.mean((np.clip(y, LO, HI) - p) ** 2)),
-        mse_after=float(np.mean((apply(y, k, b) - p) ** 2)),
+        mse_after=float(np.mean((mapped - p) ** 2)),
         pc=pearson(y, p),
         label_min=float(y.min()),
         label_max=float(y.max()),
+        label_std=float(y.std()),
+        mapped_mean=float(mapped.mean()),
+        mapped_std=float(mapped.std()),
+        const_mse=float(np.mean((mapped - mapped.mean()) ** 2)),
+    )
+    res.warning = shrink_warning(k, res.pc, res.label_std, res.mapped_std, res.const_mse)
+    return res
+
+
+def shrink_warning(
+    k: float,
+    r: float | None,
+    std_before: float,
+    std_after: float,
+    const_mse: float,
+    what: str = "an MSE on the mapped labels",
+) -> str:
+    """A warning when k < K_WARN or r < R_WARN (r None: not known, k alone decides), else "".
+
+    Least squares gives k = r·std(predictions)/std(labels), so a weak model or labels that
+    disagree with it map every label close to one value; an MSE on such labels is small
+    whatever the model does. `what` names the MSE that must not be read on the 1-5 scale
+    (a run passes its test MSE)."""
+    low_k = k < K_WARN
+    low_r = r is not None and not (r >= R_WARN)  # nan (constant predictions) counts as low
+    if not (low_k or low_r):
+        return ""
+    why = []
+    if low_k:
+        why.append(f"k = {k:.4f} < {K_WARN:g}")
+    if low_r:
+        why.append(f"r = {r:.4f} < {R_WARN:g} (labels against the model's predictions)")
+    return (
+        f"warning: {' and '.join(why)}: the mapped labels are shrunk towards their mean "
+        f"(std {std_before:.4f} -> {std_after:.4f}), so {what} is not comparable with an "
+        f"MSE on the original scale; compare it with the {const_mse:.4f} a constant "
+        "(the mapped mean) gets, or use Pearson, which the mapping does not change"
     )
 
 
@@ -212,15 +284,55 @@ def guess_format(root: str | Path) -> str:
     return "list" if any((r / n).is_file() for n in LABEL_FILES) else "scut"
 
 
+SPLITS = ("all", "train", "test")
+
+
+def pick_records(ds, split: str = "all", data_split: str = "60/40") -> list[Any]:
+    """The records to fit on: every image (`all`: what `[[data.extra]]`'s "fit" uses) or
+    the train or test part of the named split (`train`: what `data.calibration = "fit"`
+    uses for a run with `data.split = data_split`). ConfigError (exit 2) on a split the
+    set does not have, saying why."""
+    from fbtui.errors import ConfigError
+
+    if split not in SPLITS:
+        raise ConfigError(f"--split {split!r}: expected all, train or test")
+    if split == "all":
+        return list(ds.records.values())
+    if data_split not in ds.splits or data_split == "all":
+        if ds.format == "list":
+            raise ConfigError(
+                f"{ds.root} is a list-format set: it has no split files, only the "
+                f'reproducible 60/40 split fbtui draws from its names (data.split = "60/40"); '
+                f'a run with data.split = "{data_split}" on it trains on every image, so its '
+                f'calibration = "fit" matches --split all'
+            )
+        avail = ", ".join(n for n in ds.splits if n != "all") or "none"
+        raise ConfigError(
+            f"{ds.root}: no split named {data_split!r} (its split files under "
+            f"train_test_files/ were not found; see `fbtui data check`); available: {avail}"
+        )
+    train, test = ds.split(data_split)
+    return train if split == "train" else test
+
+
 def calibrate(
-    run: str | Path, dataset: str | Path, fmt: str = "auto", label: str = "mean"
+    run: str | Path,
+    dataset: str | Path,
+    fmt: str = "auto",
+    label: str = "mean",
+    split: str = "all",
+    data_split: str = "60/40",
 ) -> CalibrationResult:
-    """`fbtui calibrate RUN DATASET`: every image of DATASET against RUN's best model."""
+    """`fbtui calibrate RUN DATASET`: the images of DATASET that `split` picks (see
+    `pick_records`) against RUN's best model."""
     from fbtui.data import open_dataset
 
     fmt = guess_format(dataset) if fmt == "auto" else fmt
     ds = open_dataset(str(dataset), format=fmt, label=label)
+    records = pick_records(ds, split, data_split)  # before the model loads: a bad split is quick
     scorer = load_source(run)
-    res = calibrate_records(scorer, list(ds.records.values()))
+    res = calibrate_records(scorer, records)
     res.dataset = str(dataset)
+    res.split, res.total = split, len(ds.records)
+    res.data_split = data_split if split != "all" else ""
     return res

@@ -12,6 +12,11 @@ experiment file:
 `model.init_from`) exactly like `fbtui calibrate`, and writes the fitted numbers back into
 the config, so the run's saved config.toml records what was used (and a detached worker
 does not fit again).
+
+The least-squares k shrinks the labels by the labels' correlation with the model, so the
+notes give the spread of the labels before and after the mapping, the MSE a constant gets
+on them, and a warning when k or r is below 0.5: a fine-tuned run's test MSE on shrunk
+labels is not an MSE on the 1-5 scale.
 """
 
 from __future__ import annotations
@@ -41,44 +46,73 @@ def _need_source(cal, source: str, key: str, root: str) -> None:
         )
 
 
-def _fit(source: str, records: list[Any], key: str, root: str) -> tuple[float, float, str]:
+def _fit(source: str, records: list[Any], key: str, root: str, used: str):
+    """(k, b, note, r): the fitted numbers, a note on what they do to the labels (`used`
+    says which images they were fitted on) and the labels' correlation with the model."""
     _need_source("fit", source, key, root)
     from fbtui.tools.calibrate import calibrate_records
 
     res = calibrate_records(source, records, key=f"{key}.fit_from (or model.init_from)")
     note = (
         f"{key}: fitted y' = {res.k:.4f}*y {res.b:+.4f} against {res.model} on {res.n} images "
-        f"(MSE to the model {res.mse_before:.4f} -> {res.mse_after:.4f})"
+        f"({used}; MSE to the model {res.mse_before:.4f} -> {res.mse_after:.4f}; {res.stats()})"
     )
-    return res.k, res.b, note
+    return res.k, res.b, note, res.pc
 
 
-def _resolve(cal, source: str, records: list[Any], key: str, root: str, cfg_obj):
-    """(k, b, note) for a calibration setting; a fitted one is written back into cfg_obj."""
+def _resolve(cal, source: str, records: list[Any], key: str, root: str, cfg_obj, used: str):
+    """(k, b, note, r) for a calibration setting (r None unless fitted); a fitted one is
+    written back into cfg_obj."""
     from fbtui.config import Calibration
 
     if cal == "none":
-        return 1.0, 0.0, ""
+        return 1.0, 0.0, "", None
     if cal == "fit":
-        k, b, note = _fit(source, records, key, root)
+        k, b, note, r = _fit(source, records, key, root, used)
         cfg_obj.calibration = Calibration(k=k, b=b)
-        return k, b, note
-    return cal.k, cal.b, ""
+        return k, b, note, r
+    return cal.k, cal.b, "", None
+
+
+def _spread(records: list[Any], k: float, b: float) -> tuple[float, float, float]:
+    """(std of the labels, std of the mapped labels, MSE of a constant on the mapped ones)."""
+    import numpy as np
+
+    from fbtui.tools.calibrate import apply
+
+    y = np.array([r.score for r in records], dtype=np.float64)
+    mapped = apply(y, k, b)
+    return float(y.std()), float(mapped.std()), float(np.mean((mapped - mapped.mean()) ** 2))
 
 
 def calibrate_main(
     cfg, train: list[Any], test: list[Any]
 ) -> tuple[list[Any], list[Any], list[str]]:
     """Apply `data.calibration` to the main set's train and test labels ("fit" fits on
-    the training split only)."""
+    the training split only). The notes say what the mapping does to the test labels'
+    spread and what a constant would score on them, with a warning when k (or, fitted,
+    r) is below 0.5 (a detached worker sees the recorded k and b: k alone decides there)."""
+    from fbtui.tools.calibrate import shrink_warning
+
     d = cfg.data
     if d.calibration == "none":
         return train, test, []
-    k, b, note = _resolve(
-        d.calibration, d.fit_from or cfg.model.init_from, train, "data", d.root, d
+    used = f"the training split of {d.split}" if test else "every image"
+    k, b, note, r = _resolve(
+        d.calibration, d.fit_from or cfg.model.init_from, train, "data", d.root, d, used
     )
     notes = [note] if note else []
     notes.append(f"data: labels of {d.root} mapped y' = {k:g}*y {b:+g}, clipped to [1, 5]")
+    part, recs = ("test", test) if test else ("training", train)
+    if recs:
+        before, after, const = _spread(recs, k, b)
+        notes.append(
+            f"data: {part} labels' std {before:.4f} -> {after:.4f} after the mapping; "
+            f"predicting their mean gets {part} MSE {const:.4f}"
+        )
+        warn = shrink_warning(k, r, before, after, const, f"this run's {part} MSE")
+        if warn:
+            notes.append(f"data: {warn}")
     return map_records(train, k, b), map_records(test, k, b), notes
 
 
@@ -110,9 +144,19 @@ def extend_training(cfg, train: list[Any]) -> tuple[list[Any], list[str]]:
         ds = open_dataset(extra.root, format=extra.format, label=cfg.data.label)
         recs = list(ds.records.values())
         source = extra.fit_from or cfg.model.init_from
-        k, b, note = _resolve(extra.calibration, source, recs, key, extra.root, extra)
+        k, b, note, r = _resolve(
+            extra.calibration, source, recs, key, extra.root, extra, "every image"
+        )
         if note:
             notes.append(note)
+        if extra.calibration != "none" and recs:
+            from fbtui.tools.calibrate import shrink_warning
+
+            before, after, const = _spread(recs, k, b)
+            what = "an MSE on these training labels (not on the test split: its labels are kept)"
+            warn = shrink_warning(k, r, before, after, const, what)
+            if warn:
+                notes.append(f"{key}: {warn}")
         recs = _weighted(map_records(recs, k, b), extra.weight, cfg.experiment.seed + i)
         out += recs
         notes.append(

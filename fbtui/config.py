@@ -106,7 +106,9 @@ class TrainCfg(_Section):
     momentum: float = Field(0.9, ge=0, lt=1)
     nesterov: bool = False
     weight_decay: float = Field(1e-4, ge=0)
-    loss: Literal["mse", "smooth_l1", "l1"] = "mse"
+    # regression: mse | smooth_l1 | l1; the classification heads have one loss each,
+    # which the resolved config records (see Config._check)
+    loss: Literal["mse", "smooth_l1", "l1", "cross_entropy", "soft_cross_entropy"] = "mse"
     amp: bool = True
     channels_last: bool = True
     device: str = "auto"
@@ -178,6 +180,7 @@ class Config(_Section):
         if self.model.head == "bins" and self.model.bins != 8:
             # the researcher's bins are fixed: 1-1.5 ... 4.5-5
             raise ValueError("model.bins: the bins head uses 8 half-point bins; set bins = 8")
+        self._check_head_loss()
         if self.data.resize and self.data.resize < self.data.image_size:
             raise ValueError(
                 f"data.resize: {self.data.resize} is smaller than data.image_size "
@@ -188,6 +191,35 @@ class Config(_Section):
             if ms != sorted(ms):
                 raise ValueError("schedule.milestones: must be increasing epochs")
         return self
+
+    def _check_head_loss(self) -> None:
+        """Each classification head has its own loss; train.loss then records it, so the
+        resolved config (and compare's config diff) never says mse for a cross-entropy
+        run. "mse" is taken as "the head's loss": it is the default, and older resolved
+        configs hold it for every head. Any other mismatch is the user's mistake."""
+        head, loss = self.model.head, self.train.loss
+        own = {"bins": "cross_entropy", "distribution": "soft_cross_entropy"}.get(head)
+        if own is None:
+            if loss not in HEAD_LOSSES["regression"]:
+                raise ValueError(
+                    f'train.loss: "{loss}" is a classification head\'s loss; the regression '
+                    'head trains with "mse", "smooth_l1" or "l1"'
+                )
+        elif loss in ("mse", own):
+            self.train.loss = own
+        else:
+            raise ValueError(
+                f'train.loss: the {head} head trains with "{own}" (its only loss), not "{loss}"; '
+                f'leave train.loss out or set it to "{own}"'
+            )
+        if own is not None and self.model.clip != "none":
+            raise ValueError(
+                f'model.clip: "{self.model.clip}" applies to the regression head only; the '
+                f'{head} head\'s score is an expectation over 1..5 already (set clip = "none")'
+            )
+
+
+HEAD_LOSSES = {"regression": ("mse", "smooth_l1", "l1")}
 
 
 def _fmt_loc(loc: tuple[Any, ...]) -> str:
@@ -315,10 +347,20 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not a UTF-8 text file ({e.reason})") from None
 
 
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read, override and validate an experiment file. Raises ConfigError."""
+def load_config(
+    path: str | Path, overrides: list[str] | tuple[str, ...] = (), run_folder: bool = False
+) -> Config:
+    """Read, override and validate an experiment file. Raises ConfigError.
+
+    `run_folder`: the resolved config.toml of an existing run, which was valid when it was
+    written; a setting that later versions refuse because it never had an effect (a clip
+    on a classification head) is dropped instead, so older runs still resume and predict."""
     path = Path(path)
     raw = read_toml(path)
+    if run_folder:
+        model = raw.get("model")
+        if isinstance(model, dict) and model.get("head", "regression") != "regression":
+            model["clip"] = "none"
     for o in overrides:
         apply_override(raw, o)
     cfg = config_from_dict(raw, str(path), list(overrides))

@@ -124,7 +124,7 @@ def load_scorer(run_dir: Path, which: str = "best", device: torch.device | None 
     cfg_path = run_dir / "config.toml"
     if not cfg_path.is_file():
         raise RunError(f"{run_dir}: no config.toml: not an fbtui run folder")
-    cfg = load_config(cfg_path)
+    cfg = load_config(cfg_path, run_folder=True)
     ckpt_path, notes = find_checkpoint(run_dir, which)
     state = model_state(load_checkpoint(ckpt_path, map_location="cpu"))
     if not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -337,7 +337,7 @@ def _train(
     from fbtui.train.loaders import build_loaders
 
     t_start = time.time()
-    cfg = load_config(run_dir / layout.CONFIG)
+    cfg = load_config(run_dir / layout.CONFIG, run_folder=True)
     ckpt_path = run_dir / layout.LAST
     resume = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
     if status.enabled and remove_stale_temps(run_dir / layout.CHECKPOINTS):

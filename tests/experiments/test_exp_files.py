@@ -64,8 +64,12 @@ def test_base_recipe():
 def test_one_change_from_base():
     base = load_config(EXPERIMENTS / "base.toml").model_dump()
     changes = {
-        "classify_bins": {("model", "head"): "bins"},
-        "classify_distribution": {("model", "head"): "distribution"},
+        # the head, and the loss that comes with it (train.loss records it)
+        "classify_bins": {("model", "head"): "bins", ("train", "loss"): "cross_entropy"},
+        "classify_distribution": {
+            ("model", "head"): "distribution",
+            ("train", "loss"): "soft_cross_entropy",
+        },
         "noise_label": {("data", "label_noise_std"): 0.1},
         "clip_hard": {("model", "clip"): "hard"},
         "clip_sigmoid": {("model", "clip"): "sigmoid"},

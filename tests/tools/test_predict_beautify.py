@@ -47,6 +47,7 @@ device = "cpu"
 
 
 def _config(tmp: Path, name: str, head="regression", clip="sigmoid", resize=0, epochs=2):
+    clip = clip if head == "regression" else "none"  # a clip is for the regression head
     from fbtui.config import load_config
 
     p = tmp / f"{name}.toml"

@@ -192,9 +192,10 @@ def run(
         from fbtui.train.kfold import run_folds
 
         raise typer.Exit(run_folds(cfg, root, folds, detach=detach, console=console, stem=stem))
-    from fbtui.train.trainer import prepare_data
+    from fbtui.train.trainer import preflight, prepare_data
 
-    prepared = prepare_data(cfg)  # bad data fails here, before any run folder exists
+    preflight(cfg)  # device, pretrained, init_from: before any run folder exists
+    prepared = prepare_data(cfg)  # bad data fails here, likewise
     if rdzv.node_rank > 0:  # another node of a multi-node run: node 0 writes the run folder
         from fbtui.config import to_toml
         from fbtui.runs.launch import follower_dir

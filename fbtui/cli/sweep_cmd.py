@@ -73,6 +73,14 @@ def sweep(
     if parallel < 0:
         raise ConfigError(f"--parallel {parallel}: must be 0 (one per GPU) or more")
     plan = plan_sweep(config, set_, repeat=repeat, name=name)
+    from fbtui.errors import UserError
+    from fbtui.train.trainer import preflight
+
+    for point, cfg in plan.members:  # device, pretrained, init_from of every member
+        try:
+            preflight(cfg)
+        except UserError as e:
+            raise type(e)(f"sweep member {point.name}: {e}") from None
     if not no_data_check:
         from fbtui.train.trainer import prepare_data
 

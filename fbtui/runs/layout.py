@@ -49,10 +49,25 @@ def stamp_time(name: str) -> float | None:
         return None
 
 
+def ensure_root(root: Path) -> None:
+    """Create the runs root if needed; a file in its place, or a folder that cannot be
+    made, is the user's mistake (RunError, exit 2), not a traceback."""
+    from fbtui.errors import RunError
+
+    if root.exists() and not root.is_dir():
+        raise RunError(f"runs root {root} is a file, not a folder of runs (pass --runs-dir FOLDER)")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):  # a parent is a file
+        raise RunError(f"runs root {root}: a part of that path is a file, not a folder") from None
+    except PermissionError as e:
+        raise RunError(f"runs root {root}: cannot create it ({e.strerror})") from None
+
+
 def new_run_dir(root: Path, stem: str, now: float | None = None) -> Path:
     """Create and return `root/<stem>-<YYYYmmdd-HHMMSS>[-k]`; never reuses an existing folder."""
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
+    ensure_root(root)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     base = f"{safe_stem(stem)}-{stamp}"
     for k in range(1000):

@@ -201,12 +201,13 @@ def create_group(cfg, root: Path, folds: int, stem: str = "") -> tuple[Path, dic
     fold's prepared data (for a foreground run, so the data is not opened twice). The parent
     is `<stem>-<stamp>` (stem: --name or the config file's stem, as `fbtui run` names runs)."""
     from fbtui.cli.run_cmd import create_run
-    from fbtui.train.trainer import prepare_data
+    from fbtui.train.trainer import preflight, prepare_data
 
     if not 1 <= folds <= MAX_FOLDS:
         raise ConfigError(
             f"--folds {folds}: SCUT-FBP5500 has {MAX_FOLDS} official folds; use 1..{MAX_FOLDS}"
         )
+    preflight(cfg)  # device, pretrained, init_from: the same for every fold
     fold_cfgs = []
     for k in range(1, folds + 1):
         c = cfg.model_copy(deep=True)

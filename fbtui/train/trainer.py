@@ -129,6 +129,41 @@ def prepare_data(cfg: Config) -> Prepared:
     return Prepared(train=train, test=test, notes=notes)
 
 
+def preflight(cfg: Config) -> None:
+    """The checks that training would otherwise make only once its run folder exists (a
+    missing init_from run, pretrained file or CUDA device): made before any folder is
+    created, so a mistake exits 2 with nothing on disk, also for --detach, --folds and
+    sweeps. Cheap: names and files only, nothing is loaded. Raises UserError."""
+    from fbtui.errors import ConfigError
+
+    pick_device(cfg.train.device)
+    m = cfg.model
+    if m.pretrained == "imagenet":
+        if m.backbone == "tiny":
+            raise ConfigError(
+                'model.pretrained: the tiny backbone has no ImageNet weights; use "none"'
+            )
+        if os.environ.get("FBTUI_NO_DOWNLOAD"):
+            from fbtui.model.backbones import weights_file_hint
+
+            url, local = weights_file_hint(m.backbone)
+            if not local.is_file():
+                raise ConfigError(
+                    f'model.pretrained = "imagenet": the ImageNet weights for {m.backbone} are '
+                    f"not on this machine and FBTUI_NO_DOWNLOAD is set. Download\n  {url}\n"
+                    f"on a machine with internet and copy it to\n  {local}"
+                )
+    elif m.pretrained not in ("none", "") and not Path(m.pretrained).expanduser().is_file():
+        raise ConfigError(
+            f"model.pretrained = {m.pretrained!r}: no such file "
+            '(expected "imagenet", "none" or a .pth path)'
+        )
+    if m.init_from:
+        from fbtui.train.transfer import checkpoint_path
+
+        checkpoint_path(m.init_from)
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

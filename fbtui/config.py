@@ -276,6 +276,8 @@ def _format_validation(err: ValidationError, source: str, overrides: Sequence[st
             hint = did_you_mean(loc)
         elif e["type"] == "value_error":
             msg = msg.removeprefix("Value error, ")
+        elif e["type"] == "model_type":  # "... instance of TrainCfg": a class name, not a key
+            msg = f"a table of settings ([{key}] in the file), not a single value"
         got = e.get("input")
         got_s = "" if isinstance(got, dict) or e["type"] == "extra_forbidden" else f" (got {got!r})"
         # a model-level check names its key at the start of the message ("model.bins: ...")

@@ -76,3 +76,14 @@ def test_an_older_run_folder_still_loads(tmp_path):
     assert (cfg.model.clip, cfg.train.loss) == ("none", "soft_cross_entropy")
     with pytest.raises(ConfigError, match="regression head only"):
         load_config(p)
+
+
+def test_a_value_where_a_table_belongs(tmp_path):
+    """`--set train=3` named pydantic's class (TrainCfg); now it says what train is."""
+    (tmp_path / "x.toml").write_text("[experiment]\n")
+    res = runner.invoke(
+        app, ["run", str(tmp_path / "x.toml"), "--set", "train=3", "--runs-dir", str(tmp_path)]
+    )
+    assert res.exit_code == 2, res.output
+    assert "a table of settings ([train] in the file)" in res.output
+    assert "TrainCfg" not in res.output

@@ -160,3 +160,37 @@ async def test_finished_sweep_has_nothing_to_resume(
         assert recorder == []
         assert any("nothing to resume" in m for m in _messages(app))
         assert any("nothing to stop" in m for m in _messages(app))
+
+
+async def test_the_panel_follows_a_sweeps_state(sweep_runs, experiments_dir, fake_gpu):
+    """A sweep has no status.json: its state in the panel comes from the listing, and a
+    newer listing (the queue finished) updates it without moving the cursor."""
+    from fbtui.tui.widgets.metrics_panel import MetricsPanel
+
+    app = make_app(sweep_runs, experiments_dir, test_mode=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.screen.query_one(RunTable).select_path(sweep_runs / SWEEP)
+        await settle(pilot)
+        panel = app.screen.query_one(MetricsPanel)
+        head = lambda: str(panel.query_one("#run-head").render())  # noqa: E731
+        assert "cancelled" in head()
+        data = json.loads((sweep_runs / SWEEP / "sweep.json").read_text())
+        (sweep_runs / SWEEP / "sweep.json").write_text(json.dumps({**data, "state": "finished"}))
+        for m in ("lr0.01-s0", "lr0.1-s0"):
+            st = sweep_runs / SWEEP / m / "status.json"
+            st.write_text(json.dumps({**json.loads(st.read_text()), "state": "finished"}))
+        app.screen.refresh_runs(full=True)
+        await settle(pilot)
+        assert "finished" in head() and "cancelled" not in head()
+
+
+def test_progress_counts_epochs_as_the_table_does():
+    from fbtui.tui.widgets.metrics_panel import progress_of
+
+    base = {"steps_per_epoch": 2, "epochs": 80, "step": 72}
+    # stopped after the last step of epoch 36, before its end: 35 completed
+    assert progress_of({**base, "state": "stopped", "epoch": 35}, None).epoch == 35
+    # running in epoch 13 (12 completed)
+    assert progress_of({**base, "state": "running", "epoch": 12, "step": 25}, 1.0).epoch == 13
+    assert progress_of({**base, "state": "finished", "epoch": 80}, None).epoch == 80

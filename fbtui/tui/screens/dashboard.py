@@ -169,6 +169,10 @@ class DashboardScreen(Screen):
     def on_dashboard_screen_runs_listed(self, event: RunsListed) -> None:
         table = self.query_one(RunTable)
         table.show_runs(event.runs)
+        panel = self.query_one(MetricsPanel)
+        current = table.current
+        if current is not None and panel.run is not None and current.path == panel.run.path:
+            panel.show_run(current)  # same run, newer listing: a group's state follows
         self._update_title()
         self._notify_alerts(event.runs)
         self._set_gpu_owners(event.runs)

@@ -82,8 +82,15 @@ def progress_of(status: dict[str, Any], rate: float | None) -> RunProgress:
     if not isinstance(spe, int) or spe <= 0 or not isinstance(step, int):
         return RunProgress(epoch=status.get("epoch") or 0, epochs=epochs)
     total = spe * epochs
-    epoch = min(epochs, step // spe + (1 if step < total else 0)) if epochs else 0
-    if status.get("state") == "finished":
+    done = status.get("epoch")  # completed epochs, as the run table and `fbtui runs` count
+    state = status.get("state")
+    if isinstance(done, int) and epochs:
+        # running: the epoch in progress ("in epoch 36", as train.log says); otherwise the
+        # completed ones, so a stopped run reads 35/80 here and in the table alike
+        epoch = min(epochs, done + 1) if state == "running" else min(epochs, done)
+    else:
+        epoch = min(epochs, step // spe + (1 if step < total else 0)) if epochs else 0
+    if state == "finished":
         step, epoch = total, epochs
     eta = None
     if rate and rate > 0 and status.get("state") == "running":
@@ -227,7 +234,12 @@ class MetricsPanel(Widget):
     def show_run(self, run: RunInfo | None) -> None:
         """Show another run (None: nothing selected); reading starts at once."""
         if run is not None and self.run is not None and run.path == self.run.path:
+            # the listing's fresh view of the same run: a group (sweep, k-fold) has no
+            # status.json of its own, so its state and figures come only from here
+            changed = (run.state, run.best) != (self.run.state, self.run.best)
             self.run = run
+            if changed and not self.state:
+                self._paint_text()
             return
         self.run = run
         self.generation += 1

@@ -20,6 +20,16 @@ def _fmt_dur(s: float | None) -> str:
     )
 
 
+def _num(x) -> str:
+    """A metric in at most 9 characters: 0.1234, or 9.58e+62 from a diverged run (its
+    63 digits broke the table), nan/inf as such; "" when missing."""
+    if not isinstance(x, (int, float)):
+        return ""
+    if x != x or x in (float("inf"), float("-inf")):
+        return str(x)
+    return f"{x:.4f}" if abs(x) < 1e4 else f"{x:.2e}"
+
+
 STATE_STYLE = {
     "running": "bold green",
     "finished": "blue",
@@ -484,17 +494,15 @@ def _runs_rows(runs) -> list[dict[str, str]]:
             cells = ["", "", ""]
             ep = f"{c.get('done', 0)}/{c.get('total', 0)} done"
         elif r.kind == "group":
-            s = r.summary.get("mean", {})
-            sd = r.summary.get("std", {})
+            # k-fold: the final epoch's mean ± std (the protocol figure); older kfold.json
+            # files hold only the best epochs' (selected on each test fold)
+            agg = r.summary.get("final_epoch") or r.summary
+            s, sd = agg.get("mean", {}), agg.get("std", {})
             cells = [
-                f"{s.get(k, float('nan')):.4f}±{sd.get(k, float('nan')):.4f}" if k in s else ""
-                for k in ("mse", "mae", "pc")
+                f"{_num(s[k])}±{_num(sd.get(k))}" if k in s else "" for k in ("mse", "mae", "pc")
             ]
         else:
-            cells = [
-                f"{b[k]:.4f}" if isinstance(b.get(k), (int, float)) else ""
-                for k in ("mse", "mae", "pc")
-            ]
+            cells = [_num(b.get(k)) for k in ("mse", "mae", "pc")]
         if not sweep:
             ep = f"{r.epoch}/{r.epochs}" if r.epochs else ""
         state = r.state + (f" ({r.error[:40]})" if r.state == "unreadable" else "")
@@ -537,3 +545,9 @@ def runs_cmd(
         print(json.dumps([r.to_dict() for r in runs], indent=2, default=str))
         return
     console.print(runs_table(_runs_rows(runs), console.width, title=f"runs in {root}"))
+    if any(r.kind == "group" and r.summary.get("final_epoch") for r in runs):
+        console.print(
+            "[dim]k-fold groups: mean±std over the folds at their final epoch "
+            "(`fbtui runs --json` also has each fold's best epoch)[/]",
+            highlight=False,
+        )

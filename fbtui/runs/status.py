@@ -75,7 +75,8 @@ def read_status(run_dir: Path) -> dict[str, Any] | None:
 
 _STR_FIELDS = ("host", "error", "device")
 _COUNT_FIELDS = ("epoch", "epochs", "step", "batch", "steps_per_epoch", "world_size")
-_TIME_FIELDS = ("started", "updated", "created")
+# active_s is a span, not a date, but the same check fits it (finite, >= 0)
+_TIME_FIELDS = ("started", "updated", "created", "session_started", "active_s")
 _NUM_FIELDS = ("lr", "img_per_s", "data_wait_frac")
 MAX_PID = 2**31  # pid_t; beyond it os.kill raises OverflowError
 
@@ -172,3 +173,30 @@ def effective_state(status: dict[str, Any], now: float | None = None) -> str:
 
 def is_live(status: dict[str, Any], now: float | None = None) -> bool:
     return effective_state(status, now) == "running"
+
+
+def active_before(status: dict) -> float:
+    """Seconds a run trained in its earlier sessions, for a session starting now: the
+    recorded `active_s` plus the last session's span up to its last heartbeat (a killed
+    session counts up to then). Runs written before `session_started` existed count
+    from `started`, idle gaps of earlier resumes included."""
+
+    def num(key: str) -> float | None:
+        v = status.get(key)
+        return float(v) if isinstance(v, (int, float)) else None
+
+    begun, updated = num("session_started") or num("started"), num("updated")
+    span = max(0.0, updated - begun) if begun is not None and updated is not None else 0.0
+    return (num("active_s") or 0.0) + span
+
+
+def active_seconds(status: dict, now: float) -> float | None:
+    """How long a run has trained: the earlier sessions' `active_s` plus this session's
+    time to `now` (running) or to its last heartbeat. None without a start."""
+    session = status.get("session_started")
+    if not isinstance(session, (int, float)):
+        return None
+    end = now if status.get("state") == "running" else status.get("updated")
+    if not isinstance(end, (int, float)):
+        return None
+    return float(status.get("active_s") or 0.0) + max(0.0, end - session)

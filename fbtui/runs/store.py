@@ -50,6 +50,13 @@ class RunInfo:
 
     @property
     def duration(self) -> float | None:
+        """Training time: a stopped run's idle days before its resume do not count."""
+        if self.kind == "fbtui" and self.status:
+            from fbtui.runs.status import active_seconds
+
+            active = active_seconds(self.status, time.time())
+            if active is not None:
+                return active
         if self.started is None:
             return None
         end = self.updated if self.state not in ("running",) else time.time()

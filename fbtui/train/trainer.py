@@ -26,7 +26,7 @@ from fbtui.config import Config, load_config
 from fbtui.errors import UserError
 from fbtui.metrics import group_metrics, score_metrics
 from fbtui.runs import layout
-from fbtui.runs.status import write_json_atomic
+from fbtui.runs.status import active_before, write_json_atomic
 from fbtui.train import distributed
 from fbtui.train.checkpoint import (
     link_checkpoint,
@@ -381,6 +381,9 @@ def _train(
     status.update(
         state="running",
         started=status.data.get("started") or t_start,
+        # training time, not the calendar: the earlier sessions' time, then this one's
+        active_s=active_before(status.data),
+        session_started=t_start,
         error="",
         pids=distributed.local_pids(),  # not the pids of an earlier launch
         write=True,
@@ -676,7 +679,7 @@ def _train(
 
     # -- finish -------------------------------------------------------------------------
     tb.close()
-    wall = time.time() - float(status.data.get("started") or t_start)
+    wall = float(status.data.get("active_s") or 0.0) + time.time() - t_start
     summary = {
         "state": "finished",
         "best": best,

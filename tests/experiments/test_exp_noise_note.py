@@ -25,3 +25,21 @@ def test_no_note_where_noise_applies(tiny_toml):
         ('model.head="distribution"',),
     ):
         assert not [n for n in _notes(tiny_toml, *sets) if "label_noise_std" in n], sets
+
+
+def test_detach_prints_the_notes_too(tmp_path, tiny_toml, monkeypatch):
+    """`--detach` showed none of the data notes; the worker only writes them to train.log."""
+    from typer.testing import CliRunner
+
+    from fbtui.cli.main import app, load_commands
+
+    load_commands()
+    monkeypatch.setattr("fbtui.runs.launch.spawn_worker", lambda run_dir: 4242)
+    res = CliRunner().invoke(
+        app,
+        ["run", str(tiny_toml(n=40, epochs=1)), "--runs-dir", str(tmp_path), "--detach"]
+        + ["--set", 'model.head="distribution"', "--set", "data.label_noise_std=0.3"],
+    )
+    assert res.exit_code == 0, res.output
+    assert "does not reach the distribution head" in " ".join(res.output.split())
+    assert "pid 4242" in res.output

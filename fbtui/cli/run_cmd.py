@@ -350,12 +350,8 @@ def resume(
         _launch_ddp(run_dir, rdzv, detach)
         return
     if detach:
-        from rich.markup import escape
-
         from fbtui.runs.launch import spawn_worker
 
-        for note in prepared.notes:  # a foreground run shows them as it starts
-            err_console.print(f"[dim]data:[/] {escape(note)}", highlight=False)
         pid = spawn_worker(run_dir)
         console.print(f"resumed {run_dir} in the background (pid {pid})")
         return

@@ -76,3 +76,19 @@ def test_runs_root_is_a_file(tmp_path, tiny_toml, cmd):
     assert afile.read_text() == "not a folder"
     res = runner.invoke(app, [*args[:2], "--runs-dir", str(afile / "sub"), *args[4:]])
     assert res.exit_code == 2 and "a part of that path is a file" in res.output, res.output
+
+
+def test_resume_detach_starts_a_worker(tmp_path, tiny_toml, monkeypatch):
+    """`fbtui resume RUN --detach` on a stopped run: one worker, its pid said."""
+    import json
+
+    res = runner.invoke(app, ["run", str(tiny_toml(n=40, epochs=1)), "--runs-dir", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    run = next(tmp_path.iterdir())
+    st = json.loads((run / "status.json").read_text())
+    (run / "status.json").write_text(json.dumps({**st, "state": "stopped"}))
+    started = []
+    monkeypatch.setattr("fbtui.runs.launch.spawn_worker", lambda d: started.append(d) or 4343)
+    res = runner.invoke(app, ["resume", str(run), "--detach"])
+    assert res.exit_code == 0, res.output
+    assert started == [run] and "pid 4343" in res.output

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import typer
 
-from fbtui.cli.app import app, console, err_console, runs_root
+from fbtui.cli.app import app, console, err_console, fail, runs_root
 
 
 @app.command()
@@ -49,8 +50,16 @@ def compare(
     )
 
     pattern = compile_tag_filter(tag)  # a bad regex: exit 2 before reading anything
+    if csv_out is not None and csv_out != "-":
+        check_csv_target(Path(csv_out))  # before reading anything, too
     root = runs_root(runs_dir)
     paths = [Path(r) if Path(r).exists() else resolve_run(r, root) for r in runs]
+    for p in paths:
+        if p.exists() and not p.is_dir() and "tfevents" not in p.name:
+            fail(
+                f"{p}: not a run folder or TensorBoard logdir (a file; pass the folder that "
+                "holds its events.out.tfevents.* files)"
+            )
     from fbtui.sweep.folder import is_sweep
 
     sweeps = [p for p in paths if is_sweep(p)]
@@ -66,9 +75,8 @@ def compare(
         if csv_out == "-":
             rows = write_csv(opened, tags, sys.stdout)
         else:
-            with open(csv_out, "w", newline="", encoding="utf-8") as fh:
-                rows = write_csv(opened, tags, fh)
-            err_console.print(f"wrote {rows} rows to {csv_out}")
+            rows = write_csv_file(Path(csv_out), lambda fh: write_csv(opened, tags, fh))
+            err_console.print(f"wrote {rows} rows to {csv_out}", highlight=False, markup=False)
         return
 
     if plain or not sys.stdout.isatty():
@@ -87,6 +95,30 @@ def compare(
     make_compare_app(runs=opened, view=view).run()  # the status line counts the warnings
     _print_warnings(warnings)  # after the screen closes, so they stay in the scrollback
     _print_sweep_tables(sweeps)  # likewise
+
+
+def check_csv_target(out: Path) -> None:
+    """Exit 2 when --csv names a folder; create a missing parent folder (as `lr --png`)."""
+    if out.is_dir():
+        fail(f"--csv {out}: is a folder; give a file name (or - for stdout)")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        fail(f"--csv {out}: cannot create its folder: {e.strerror or e}")
+
+
+def write_csv_file(out: Path, write) -> int:
+    """Write through a temporary file beside `out`, renamed over it when complete: a
+    failure (disk full, no permission) leaves no half-written CSV. Exit 2 on OSError."""
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            rows = write(fh)
+        os.replace(tmp, out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        fail(f"--csv {out}: cannot write: {e.strerror or e}")
+    return rows
 
 
 def _print_warnings(lines: list[str]) -> None:

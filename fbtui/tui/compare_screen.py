@@ -237,7 +237,8 @@ class CompareScreen(Screen[None]):
                 chart.runs, chart.view = list(self.runs), self.view
 
     def _update_status(self) -> None:
-        text = f"{len(self.runs)} runs · {len(self.tags)} tags · {self.view.describe()}"
+        text = f"{_count(len(self.runs), 'run')} · {_count(len(self.tags), 'tag')}"
+        text += f" · {self.view.describe()}"
         warned = sum(len(run.reader.warnings) for run in self.runs)
         if warned:  # records were skipped: say so where the eye is (details: Summary tab)
             text += f" · [b yellow]{warned} reader warning{'s' if warned > 1 else ''}[/]"
@@ -367,3 +368,8 @@ def make_compare_app(
         paths, runs=runs, view=view, poll_every_s=poll_every_s, test_mode=test_mode
     )
     return CompareApp(screen, theme=theme, test_mode=test_mode)
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 run', '3 runs', '0 tags'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

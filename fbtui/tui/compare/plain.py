@@ -5,6 +5,7 @@ Rich renderables only (no Textual): this runs where stdout is a file or a pipe.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -14,8 +15,10 @@ from rich.table import Table
 from rich.text import Text
 
 from fbtui.tb.compare import (
+    METRICS,
     SUMMARY_COLUMNS,
     CompareRun,
+    SummaryRow,
     best_in_columns,
     config_diff,
     format_value,
@@ -26,6 +29,7 @@ from fbtui.tb.compare import (
     x_values,
 )
 from fbtui.tb.smoothing import y_range
+from fbtui.tui import fmt
 
 MARKERS = "●x+o*#%@"
 BEST_MARK = "*"  # after the best value of a column when there is no reverse video
@@ -33,6 +37,8 @@ COLORS = ["red", "green", "yellow", "blue", "magenta", "cyan", "bright_red", "br
 
 
 def fmt_number(v: float | None, key: str | None = None, digits: int = 4) -> str:
+    """A summary cell: '—' when missing, metrics as the dashboard writes them (scientific
+    notation for a diverged run's '9.58e+62', never 32 digits)."""
     if v is None or not np.isfinite(v):
         return "—"
     if key == "wall_time_s":
@@ -40,8 +46,41 @@ def fmt_number(v: float | None, key: str | None = None, digits: int = 4) -> str:
     if key == "epochs":
         return f"{int(v)}"
     if key == "img_per_s":
-        return f"{v:.1f}" if digits >= 4 else f"{v:.0f}"
-    return f"{v:.{digits}f}"
+        return fmt.metric(v, 1 if digits >= 4 else 0)
+    return fmt.metric(v, digits)
+
+
+def _finite_num(v) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return None
+    return float(v)
+
+
+def summary_rows(runs: Sequence[CompareRun]) -> list[SummaryRow]:
+    """`summary_row` of each run, with what its event scalars cannot tell taken from
+    status.json: a metric missing or not finite there (a diverged run's 9.6e+62 MSE is
+    inf as a float32 event value) from status.json's `best`/`last`, and the wall time of a
+    run whose scalars span one evaluation from its `started` to its last scalar."""
+    rows = []
+    for run in runs:
+        row = summary_row(run)
+        if row.source == "scalars" and run.status:
+            for group, key in (("best", "best"), ("last", "last")):
+                figures = run.status.get(key)
+                if not isinstance(figures, dict):
+                    continue
+                mine = getattr(row, group)
+                for m in METRICS:
+                    v = mine.get(m)
+                    if v is None or not math.isfinite(v):
+                        mine[m] = _finite_num(figures.get(m)) if m in figures else v
+            started = _finite_num(run.status.get("started"))
+            walls = [run.scalars(t).wall_times for t in run.tags()]
+            ends = [float(w[-1]) for w in walls if len(w)]
+            if started is not None and ends and max(ends) >= started:
+                row.wall_time_s = max(row.wall_time_s or 0.0, max(ends) - started)
+        rows.append(row)
+    return rows
 
 
 def fmt_duration(seconds: float) -> str:
@@ -60,7 +99,7 @@ def summary_table(runs: Sequence[CompareRun], width: int = 80, *, mark: bool = F
     styles (a pipe, a file) where reverse video is lost. Runs are columns when that fits
     the width (easier to read for a few runs), rows otherwise.
     """
-    rows = [summary_row(r) for r in runs]
+    rows = summary_rows(runs)
     best = best_in_columns(rows)
     transposed = 12 + sum(max(len(r.run), 7) + 3 for r in rows) <= width
     cells = [
@@ -153,7 +192,8 @@ def text_chart(
     styles = [[""] * width for _ in range(height)]
     for i, x, y in curves:
         cx = ((x - x0) / (x1 - x0) * (width - 1)).round()
-        cy = ((y - lo) / (hi - lo) * (height - 1)).round()
+        # clipped: a diverged run's 2e27 beside a 0.3 would overflow the int cast
+        cy = np.clip(((y - lo) / (hi - lo) * (height - 1)).round(), -1, height)
         for c, r in zip(cx.astype(int).tolist(), cy.astype(int).tolist(), strict=True):
             if 0 <= r < height:  # outliers beyond the robust range are left off
                 grid[height - 1 - r][c] = MARKERS[i % len(MARKERS)]

@@ -28,13 +28,14 @@ from fbtui.tb.compare import (
     config_diff,
     format_value,
     plot_values,
-    summary_row,
     summary_value,
     thin,
     x_values,
 )
 from fbtui.tb.smoothing import y_range
-from fbtui.tui.compare.plain import fmt_number, x_limits
+from fbtui.tui import fmt
+from fbtui.tui.compare.plain import fmt_number, summary_rows, x_limits
+from fbtui.tui.widgets.chart import CompactFormatter, StepFormatter
 
 # Named ANSI colours: with a 16-colour terminal (or the ansi theme) these are the
 # terminal's own palette, so every run stays readable.
@@ -102,7 +103,7 @@ def _short(v: float) -> str:
     if not np.isfinite(v):
         return str(v)
     if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
-        return f"{v:.2e}"
+        return fmt.metric(v, 4, 8)  # '9.58e+62', as the summary and the dashboard
     return f"{v:.4g}" if abs(v) >= 1 else f"{v:.4f}"
 
 
@@ -203,14 +204,18 @@ class TagChart(Vertical):
             plot.set_xlimits(*x_limits(np.array(xs)))
         else:
             plot.set_xlimits(None, None)
-        plot.set_y_formatter(LogAxisFormatter() if view.log_y else NumericAxisFormatter())
-        plot.set_x_formatter(
-            {
-                "step": NumericAxisFormatter,
-                "relative": DurationFormatter,
-                "wall": ClockAxisFormatter,
-            }[view.x_axis]()
+        label_width = max(4, plot.margin_left - 1)  # the plot cuts longer labels
+        plot.set_y_formatter(
+            LogAxisFormatter() if view.log_y else CompactFormatter(width=label_width, max_ticks=10)
         )
+        x_formatter = {
+            "step": StepFormatter,  # whole steps: never '2.5' on a short run
+            "relative": DurationFormatter,
+            "wall": ClockAxisFormatter,
+        }[view.x_axis]()
+        if isinstance(x_formatter, StepFormatter):
+            x_formatter.max_ticks = 10  # as many as the stock formatter gives
+        plot.set_x_formatter(x_formatter)
 
 
 class SummaryTable(DataTable):
@@ -220,7 +225,7 @@ class SummaryTable(DataTable):
     """
 
     def show(self, runs: Sequence[CompareRun], width: int = 80) -> None:
-        rows = [summary_row(r) for r in runs]
+        rows = summary_rows(runs)
         best = best_in_columns(rows)
         self.clear(columns=True)
         cells = [

@@ -29,6 +29,9 @@ from fbtui.metrics import score_metrics
 from fbtui.runs import RunInfo, describe
 from fbtui.runs.layout import CONFIG, PREDICTIONS
 from fbtui.tui import fmt
+from fbtui.tui.widgets.chart import CompactFormatter
+
+METRICS = ("mse", "mae", "rmse", "pc")
 
 _GROUP = re.compile(r"^(AF|AM|CF|CM)\d", re.IGNORECASE)
 _OLD_GROUP = {"fty": "AF", "mty": "AM", "ftw": "CF", "mtw": "CM"}
@@ -128,6 +131,12 @@ def summary_table(run: RunInfo) -> Table:
             f"mse {fmt.metric(final.get('mse'))}  mae {fmt.metric(final.get('mae'))}  "
             f"rmse {fmt.metric(final.get('rmse'))}  pc {fmt.metric(final.get('pc'))}",
         )
+    if run.kind == "group" and summary.get("kind") != "sweep":
+        for label, block in (
+            ("final epoch (mean ± std)", summary.get("final_epoch")),
+            ("best epoch (mean ± std)", summary),  # the older top-level keys
+        ):
+            row(label, mean_std_text(block))
     ips = summary.get("img_per_s") or status.get("img_per_s")
     if isinstance(ips, (int, float)):
         row("images/s", f"{ips:.0f}")
@@ -139,6 +148,23 @@ def summary_table(run: RunInfo) -> Table:
         ),
     )
     return table
+
+
+def mean_std_text(block: Any) -> str:
+    """'mse 0.3187±0.0141  pc 0.8712±0.0100 (5 folds)' from a kfold.json block with
+    `mean`/`std`/`n` (the final-epoch one or the top-level best-epoch one); '' without."""
+    if not isinstance(block, dict) or not isinstance(block.get("mean"), dict):
+        return ""
+    mean, std = block["mean"], block.get("std") if isinstance(block.get("std"), dict) else {}
+    parts = []
+    for m in METRICS:
+        if m in mean and fmt.metric(mean[m]):
+            sd = fmt.metric(std.get(m))
+            parts.append(f"{m} {fmt.metric(mean[m])}" + (f"±{sd}" if sd else ""))
+    if not parts:
+        return ""
+    n = block.get("n")
+    return "  ".join(parts) + (f"  ({n} fold{'' if n == 1 else 's'})" if isinstance(n, int) else "")
 
 
 def _pair(a: Any, b: Any) -> str:
@@ -183,6 +209,9 @@ class RunDetailsScreen(Screen):
                 yield Static("reading …", id="pred-title")
                 plot = PlotWidget(id="pred-plot", allow_pan_and_zoom=False)
                 plot.can_focus = False
+                # labels that fit the margin (a diverged run predicts 1e31, not '499999999')
+                plot.set_x_formatter(CompactFormatter(width=7, max_ticks=9))
+                plot.set_y_formatter(CompactFormatter(width=9, max_ticks=10))
                 yield plot
         yield Footer(compact=True, show_command_palette=False)
 

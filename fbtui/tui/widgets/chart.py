@@ -17,6 +17,7 @@ from textual_hires_canvas import Canvas
 from textual_plot import HiResMode, NumericAxisFormatter, PlotWidget
 
 from fbtui.tb import ScalarSeries, smooth, y_range
+from fbtui.tui import fmt
 
 #: Line colours, from the 8 basic ANSI names (readable with 16 colours).
 LINE_STYLES = ("green", "yellow", "cyan", "magenta", "red", "blue")
@@ -44,20 +45,58 @@ def compact_number(x: float) -> str:
     return f"{x:.0f}" if float(x).is_integer() else f"{x:g}"
 
 
-class StepFormatter(NumericAxisFormatter):
-    """x ticks at nice steps, few enough for the chart's width, labelled compactly."""
+class CompactFormatter(NumericAxisFormatter):
+    """Ticks at nice values, at most `max_ticks` of them, each labelled in at most `width`
+    cells (scientific notation when the values are huge or tiny: '1.5e27', not a cut
+    '149999'). The plot cuts longer labels to its left margin silently."""
 
-    def __init__(self) -> None:
-        self.max_ticks = 5
+    def __init__(self, width: int = 6, max_ticks: int = 8) -> None:
+        self.width = width
+        self.max_ticks = max_ticks
 
     def get_ticks(self, min_: float, max_: float, max_ticks: int = 8) -> list[float]:
+        if not (math.isfinite(min_) and math.isfinite(max_)) or max_ <= min_:
+            return []
         ticks = super().get_ticks(min_, max_, max_ticks)
-        while len(ticks) > self.max_ticks:
+        while len(ticks) > max(1, self.max_ticks):
             ticks = ticks[::2]
         return ticks
 
     def get_labels_for_ticks(self, ticks) -> list[str]:
+        return fmt.axis_labels(ticks, self.width)
+
+
+class StepFormatter(CompactFormatter):
+    """x ticks at whole steps (never '2.5' on a short run), few enough for the chart's
+    width, labelled compactly (1.2k, 15k)."""
+
+    def __init__(self, max_ticks: int = 5) -> None:
+        super().__init__(width=5, max_ticks=max_ticks)
+
+    def get_ticks(self, min_: float, max_: float, max_ticks: int = 8) -> list[float]:
+        ticks = super().get_ticks(min_, max_, max_ticks)
+        if len(ticks) > 1 and ticks[1] - ticks[0] < 1:  # a few steps: one tick per step
+            ticks = [float(t) for t in range(math.ceil(min_), math.floor(max_) + 1)]
+            while len(ticks) > max(1, self.max_ticks):
+                ticks = ticks[::2]
+        return [t for t in ticks if float(t).is_integer()]
+
+    def get_labels_for_ticks(self, ticks) -> list[str]:
         return [compact_number(t) for t in ticks]
+
+
+def step_limits(steps: list[np.ndarray]) -> tuple[float | None, float | None]:
+    """The x range for these steps; a single step gets one step either side (textual-plot
+    would pad it by 1e-6 and label every tick with the same step)."""
+    finite = [s[np.isfinite(s)] for s in steps if len(s)]
+    finite = [s for s in finite if len(s)]
+    if not finite:
+        return None, None
+    lo = float(min(s.min() for s in finite))
+    hi = float(max(s.max() for s in finite))
+    if hi > lo:
+        return None, None  # autoscale
+    return (0.0, 2.0 * lo) if lo > 0 else (lo - 1.0, hi + 1.0)
 
 
 class StyledOnceCanvas(Canvas):
@@ -124,6 +163,7 @@ class Chart(Vertical):
         plot.set_reactive(PlotWidget.margin_left, 7)
         self.x_formatter = StepFormatter()
         plot.set_x_formatter(self.x_formatter)
+        plot.set_y_formatter(CompactFormatter(width=6, max_ticks=8))  # margin_left 7
         yield plot
 
     def on_mount(self) -> None:
@@ -161,6 +201,7 @@ class Chart(Vertical):
         plot.clear()
         title = Text()
         shown: list[np.ndarray] = []
+        steps_shown: list[np.ndarray] = []
         for i, tag in enumerate(self.view):
             style = LINE_STYLES[i % len(LINE_STYLES)]
             series = self.data.get(tag)
@@ -171,6 +212,7 @@ class Chart(Vertical):
                 continue
             title.append(f" {_short(float(series.values[-1]))}")
             shown.append(series.values)
+            steps_shown.append(np.asarray(series.steps, dtype=float))
             steps, values = thin(series.steps, series.values)
             if tag.startswith("train/") and len(series) > 8:  # noisy: raw dim, smoothed bright
                 plot.plot(steps, values, line_style=f"dim {style}", hires_mode=HiResMode.BRAILLE)
@@ -178,6 +220,7 @@ class Chart(Vertical):
                 steps, values = thin(series.steps, smooth(series.values))
             plot.plot(steps, values, line_style=style, hires_mode=HiResMode.BRAILLE)
         plot.set_ylimits(*chart_y_range(shown))
+        plot.set_xlimits(*step_limits(steps_shown))
         plot.draw_now()
         title.no_wrap = True
         title.overflow = "ellipsis"

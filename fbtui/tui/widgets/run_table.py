@@ -7,7 +7,9 @@ screen that owns it. Posts `RunTable.Selected` when the highlighted run changes 
 
 from __future__ import annotations
 
+import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -56,6 +58,7 @@ COLUMNS = (
     ("dur", "time", 6, 6),
 )
 _EPOCH = [c[0] for c in COLUMNS].index("epoch")
+_METRIC_COLUMNS = {k: i for i, (k, *_) in enumerate(COLUMNS) if k in ("mse", "pc")}
 WIDE = 100  # from this many columns on, full start times and 4-decimal metrics
 
 
@@ -63,22 +66,41 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(1, width - 1)] + "…"
 
 
-def display_name(name: str, width: int, *, strip: bool | None = None) -> str:
+# a run folder's `-YYYYmmdd-HHMMSS[-k]` suffix (fbtui.runs.layout names folders so)
+_STAMP = re.compile(r"^(?P<stem>.+)-(?P<date>\d{8}-\d{6})(?P<k>-\d+)?$")
+
+
+def short_stamp(part: str) -> str:
+    """One folder name with only the time of day of its timestamp: 'good-191948'."""
+    m = _STAMP.match(part)
+    return f"{m['stem']}-{m['date'][9:]}{m['k'] or ''}" if m else part
+
+
+def display_name(
+    name: str, width: int, *, strip: bool | None = None, keep_time: bool = False
+) -> str:
     """The run name in `width` cells.
 
     `strip`: drop the folders' timestamps (the started column shows the time). The table
     decides it once for all rows (every name whole when they all fit, else none with its
     timestamp), so names are shortened consistently; None: only when `name` does not fit.
+    `keep_time`: when stripping, keep the time of day ('good-191948'): the table asks for
+    it where stripped names would collide, so runs of one config stay apart.
     A `group/member` name keeps its member part whole where it can and shortens the group
     part (`sw-sweep…/lr0.01-s0`), so the members of a sweep or k-fold stay apart."""
     if strip is None:
         strip = len(name) > width
     parts = name.split("/")
     if strip:
-        parts = [strip_stamp(p) for p in parts]
+        parts = [short_stamp(p) if keep_time else strip_stamp(p) for p in parts]
     name = "/".join(parts)
     if len(name) <= width:
         return name
+    if keep_time and len(parts) == 1 and (m := re.search(r"-\d{6}(-\d+)?$", name)):
+        # shorten the stem, never the time that tells the run apart
+        tail = m.group(0)
+        if width - len(tail) >= 2:
+            return _cut(name[: -len(tail)], width - len(tail)) + tail
     if len(parts) > 1:
         head, tail = "/".join(parts[:-1]), "/" + parts[-1]
         if tail == "/":  # a group row: 'name/'
@@ -88,6 +110,24 @@ def display_name(name: str, width: int, *, strip: bool | None = None) -> str:
             return _cut(head, room) + tail
         return _cut(parts[-1], width)
     return _cut(name, width)
+
+
+def colliding_names(labels: Iterable[str]) -> dict[str, str]:
+    """Names that read the same without their timestamps ('good-20250615-110000' and
+    'good-20250615-120000' both 'good'): 'time' for those told apart by the time of day
+    ('good-110000'), 'whole' for those that need the whole timestamp."""
+    labels = list(labels)
+
+    def stripped(x: str) -> str:
+        return "/".join(strip_stamp(p) for p in x.split("/"))
+
+    def timed(x: str) -> str:
+        return "/".join(short_stamp(p) for p in x.split("/"))
+
+    same = Counter(stripped(x) for x in labels)
+    colliding = [x for x in labels if same[stripped(x)] > 1]
+    same_time = Counter(timed(x) for x in colliding)
+    return {x: "time" if same_time[timed(x)] == 1 else "whole" for x in colliding}
 
 
 def _label(run: RunInfo) -> str:
@@ -114,11 +154,22 @@ _STATE_ORDER = {
 }
 
 
-def _best(run: RunInfo, key: str) -> float | None:
-    # a k-fold or sweep group shows its members' mean where it has one
-    best = (run.summary.get("mean") or {}) if run.kind == "group" else run.best
-    value = best.get(key) if isinstance(best, dict) else None
+def _num(value) -> float | None:
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _best(run: RunInfo, key: str) -> float | None:
+    """The figure shown (and sorted by) in the mse/pc columns: a run's best epoch; a k-fold
+    group's final-epoch mean over its folds (the protocol figure, kfold.json
+    `final_epoch`), else the older best-epoch mean; a sweep's members' mean."""
+    if run.kind != "group":
+        return _num(run.best.get(key)) if isinstance(run.best, dict) else None
+    final = run.summary.get("final_epoch")
+    final_mean = final.get("mean") if isinstance(final, dict) else None
+    if isinstance(final_mean, dict) and _num(final_mean.get(key)) is not None:
+        return _num(final_mean.get(key))
+    mean = run.summary.get("mean")
+    return _num(mean.get(key)) if isinstance(mean, dict) else None
 
 
 def sort_key(run: RunInfo, order: str):
@@ -223,6 +274,9 @@ class RunTable(DataTable):
         self._order: list[str] = []  # row keys as shown
         self._name_width = 0
         self._strip = False  # every name without its timestamp (see display_name)
+        # labels whose stripped names would collide: 'time' (keep the time of day) or
+        # 'whole' (keep the timestamp: the times collide too)
+        self._keep: dict[str, str] = {}
         self._layout: tuple = ()
         self._selected_key: str | None = None
         self._drawn: dict[str, tuple] = {}  # row key -> `_stamp` when its cells were set
@@ -331,28 +385,41 @@ class RunTable(DataTable):
     def _cells(self, run: RunInfo) -> list:
         key = str(run.path)
         wide = self.wide
-        digits = 4 if wide else 3
         epoch = epoch_text(run)
         started = fmt.started(run.started) if wide else fmt.started_short(run.started, self.clock())
         return [
             self._mark_cell(key),
             Text(
-                display_name(_label(run), self._name_width, strip=self._strip),
+                self._name_text(_label(run)),
                 style="italic" if run.kind == "logdir" else "",
             ),
             Text(state_text(run), style=STATE_STYLE.get(run.state, "")),
             Text(epoch, justify="right"),
-            Text(fmt.metric(_best(run, "mse"), digits), justify="right"),
-            Text(fmt.metric(_best(run, "pc"), digits), justify="right"),
+            Text(self._metric_text(run, "mse", wide), justify="right"),
+            Text(self._metric_text(run, "pc", wide), justify="right"),
             started,
             Text(fmt.duration_coarse(run_duration(run, self.clock())), justify="right"),
         ]
 
+    @staticmethod
+    def _metric_text(run: RunInfo, key: str, wide: bool) -> str:
+        """A figure in its column's usual width, in scientific notation when it is huge or
+        tiny ('1e+63'): never cut into a plausible-looking number."""
+        col = COLUMNS[_METRIC_COLUMNS[key]]
+        return fmt.metric(_best(run, key), 4 if wide else 3, col[3] if wide else col[2])
+
     def _widths(self, width: int) -> list[int | None]:
-        widths = [c[3] if width >= WIDE else c[2] for c in COLUMNS]
+        wide = width >= WIDE
+        widths = [c[3] if wide else c[2] for c in COLUMNS]
         # the epoch column fits its longest cell: '109/200' never loses a digit
         longest = max((len(epoch_text(r)) for r in self.runs.values()), default=0)
         widths[_EPOCH] = max(widths[_EPOCH] or 0, longest)
+        # likewise a figure that needs more cells than usual ('-0.002' in 5 columns)
+        for key, i in _METRIC_COLUMNS.items():
+            longest = max(
+                (len(self._metric_text(r, key, wide)) for r in self.runs.values()), default=0
+            )
+            widths[i] = max(widths[i] or 0, longest)
         return widths
 
     def _name_width_for(self, width: int) -> int:
@@ -365,16 +432,25 @@ class RunTable(DataTable):
             self._refresh_rows(rebuild_columns=True)
 
     def _layout_for(self, width: int) -> tuple:
-        """What the columns depend on: their widths and whether names lose timestamps."""
+        """What the columns depend on: their widths, whether names lose timestamps and
+        which names keep their time of day because they would collide without it."""
         name_width = self._name_width_for(width)
-        strip = any(len(_label(r)) > name_width for r in self.runs.values())
-        return (tuple(self._widths(width)), name_width, strip)
+        labels = [_label(r) for r in self.runs.values()]
+        strip = any(len(label) > name_width for label in labels)
+        keep = colliding_names(labels) if strip else {}
+        return (tuple(self._widths(width)), name_width, strip, keep)
+
+    def _name_text(self, label: str) -> str:
+        mode = self._keep.get(label)
+        if mode == "whole":
+            return display_name(label, self._name_width, strip=False)
+        return display_name(label, self._name_width, strip=self._strip, keep_time=mode == "time")
 
     def _refresh_rows(self, rebuild_columns: bool = False) -> None:
         layout = self._layout_for(self._width())
         if rebuild_columns or not self.columns or layout != self._layout:
             self._layout = layout
-            widths, self._name_width, self._strip = layout
+            widths, self._name_width, self._strip, self._keep = layout
             self.clear(columns=True)
             self._order = []
             for (key, label, *_), w in zip(COLUMNS, widths, strict=True):

@@ -151,7 +151,7 @@ def beautify(
 
     Reports the score before, after (float) and after saving to 8 bits and reloading like `fbtui predict`: the honest figure.
     """
-    from fbtui.tools.beautify import BeautifyOptions
+    from fbtui.tools.beautify import BeautifyOptions, linf_levels
     from fbtui.tools.beautify import beautify as run_beautify
 
     if checkpoint not in ("best", "last"):
@@ -174,7 +174,7 @@ def beautify(
     mode = "8-bit-aware (rounded in every step)" if res.quantise_aware else "float pixels"
     console.print(
         f"{res.steps} steps toward {res.target:g}, {mode}, lr {lr:g}, tv {tv:g}, "
-        f"L∞ ≤ {linf:g} ({linf * 255:.3g} levels)",
+        f"L∞ ≤ {linf:g} ({linf_levels(linf)} levels in the 8-bit file)",
         highlight=False,
     )
     console.print(f"  score before          {res.before:.4f}", highlight=False)

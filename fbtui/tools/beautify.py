@@ -188,6 +188,20 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return x[0].detach().clamp(0, 1).mul(255.0).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
+def linf_levels(linf: float) -> int:
+    """The bound in whole 8-bit levels: 0.1 allows 25 (25.5 would round up to 26)."""
+    return int(np.floor(linf * 255.0 + 1e-6))
+
+
+def bound_change(after: np.ndarray, before: np.ndarray, linf: float) -> np.ndarray:
+    """Keep every channel of the 8-bit result within the L∞ bound of the 8-bit original:
+    rounding x0 + linf to the nearest level could step half a level past it."""
+    k = linf_levels(linf)
+    lo = np.clip(before.astype(np.int16) - k, 0, 255)
+    hi = np.clip(before.astype(np.int16) + k, 0, 255)
+    return np.clip(after.astype(np.int16), lo, hi).astype(np.uint8)
+
+
 def round_ste(x: torch.Tensor) -> torch.Tensor:
     """Round to 1/255 in the forward pass, identity gradient in the backward pass."""
     return x + (torch.round(x * 255.0) / 255.0 - x).detach()
@@ -330,6 +344,7 @@ def beautify(
         b8, a8 = np.asarray(img, dtype=np.uint8), upsample_change(img, x0, best)
     else:
         b8, a8 = to_uint8(x0), to_uint8(best)
+    a8 = bound_change(a8, b8, opts.linf)
     save_image(Image.fromarray(a8), after_path)
     save_image(Image.fromarray(b8), before_path)
     dmap, gain = diff_map(b8, a8)

@@ -270,12 +270,23 @@ def test_beautify_raises_score_and_reports_the_honest_figure(runs, photos, tmp_p
         assert Path(r["files"][key]).is_file()
     assert r["files"]["before"].endswith("after_before.png")
     assert Image.open(out).size == (32, 32) and "32x32" in r["resolution"]
-    assert r["linf_levels"] <= round(0.1 * 255)
+    assert r["linf_levels"] <= 25  # 0.1 of 255 is 25.5: the saved file keeps within 25
     # the quantised score is exactly what `fbtui predict` says about the saved file
     (p,) = predict_json(runs, "sig", out)["results"]
     assert r["after_saved"] == pytest.approx(p["score"], abs=1e-5)
     (p0,) = predict_json(runs, "sig", photos["astronaut"])["results"]
     assert r["before"] == pytest.approx(p0["score"], abs=1e-5)
+
+
+def test_bound_change_keeps_the_8_bit_file_inside_linf():
+    import numpy as np
+
+    from fbtui.tools.beautify import bound_change, linf_levels
+
+    assert (linf_levels(0.1), linf_levels(1 / 255), linf_levels(0.2)) == (25, 1, 51)
+    before = np.array([[[0, 100, 250]]], dtype=np.uint8)
+    after = np.array([[[40, 74, 255]]], dtype=np.uint8)  # +40, -26, +5
+    assert bound_change(after, before, 0.1).tolist() == [[[25, 75, 255]]]
 
 
 def test_beautify_quantise_aware_gain_survives_saving(runs, photos, tmp_path):

@@ -204,7 +204,7 @@ def run(
         raise typer.Exit(run_folds(cfg, root, folds, detach=detach, console=console, stem=stem))
     from fbtui.train.trainer import preflight, prepare_data
 
-    preflight(cfg)  # device, pretrained, init_from: before any run folder exists
+    preflight(cfg, root)  # device, pretrained, init_from: before any run folder exists
     prepared = prepare_data(cfg)  # bad data fails here, likewise
     if rdzv.node_rank > 0:  # another node of a multi-node run: node 0 writes the run folder
         from fbtui.config import to_toml

@@ -78,7 +78,7 @@ def sweep(
 
     for point, cfg in plan.members:  # device, pretrained, init_from of every member
         try:
-            preflight(cfg)
+            preflight(cfg, runs_root(runs_dir))
         except UserError as e:
             raise type(e)(f"sweep member {point.name}: {e}") from None
     if not no_data_check:

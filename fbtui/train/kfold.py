@@ -207,7 +207,7 @@ def create_group(cfg, root: Path, folds: int, stem: str = "") -> tuple[Path, dic
         raise ConfigError(
             f"--folds {folds}: SCUT-FBP5500 has {MAX_FOLDS} official folds; use 1..{MAX_FOLDS}"
         )
-    preflight(cfg)  # device, pretrained, init_from: the same for every fold
+    preflight(cfg, root)  # device, pretrained, init_from: the same for every fold
     fold_cfgs = []
     for k in range(1, folds + 1):
         c = cfg.model_copy(deep=True)

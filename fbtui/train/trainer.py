@@ -129,11 +129,14 @@ def prepare_data(cfg: Config) -> Prepared:
     return Prepared(train=train, test=test, notes=notes)
 
 
-def preflight(cfg: Config) -> None:
+def preflight(cfg: Config, root: Path | None = None) -> None:
     """The checks that training would otherwise make only once its run folder exists (a
     missing init_from run, pretrained file or CUDA device): made before any folder is
     created, so a mistake exits 2 with nothing on disk, also for --detach, --folds and
-    sweeps. Cheap: names and files only, nothing is loaded. Raises UserError."""
+    sweeps. Cheap: names and files only, nothing is loaded. Raises UserError.
+
+    A run name in model.init_from is looked up under `root` (the runs root of the new
+    run) and replaced by its absolute path, which the resolved config then records."""
     from fbtui.errors import ConfigError
 
     pick_device(cfg.train.device)
@@ -159,9 +162,9 @@ def preflight(cfg: Config) -> None:
             '(expected "imagenet", "none" or a .pth path)'
         )
     if m.init_from:
-        from fbtui.train.transfer import checkpoint_path
+        from fbtui.train.transfer import resolve_source
 
-        checkpoint_path(m.init_from)
+        m.init_from = resolve_source(m.init_from, root)
 
 
 def pick_device(name: str) -> torch.device:

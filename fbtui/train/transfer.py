@@ -49,8 +49,9 @@ def _counted(key: str, t: torch.Tensor) -> int:
     return 0 if key.endswith("num_batches_tracked") else t.numel()
 
 
-def _resolve(source: str | Path) -> Path:
-    """A path as given, else a run name (or unique prefix) under the runs root."""
+def _resolve(source: str | Path, root: Path | None = None) -> Path:
+    """A path as given, else a run name (or unique prefix) under the runs root (`root`,
+    else $FBTUI_RUNS, else ./runs)."""
     p = Path(source).expanduser()
     if p.exists():
         return p
@@ -58,9 +59,18 @@ def _resolve(source: str | Path) -> Path:
     from fbtui.runs import resolve_run
 
     try:
-        return resolve_run(str(source), Path(os.environ.get("FBTUI_RUNS", "runs")))
+        return resolve_run(str(source), root or Path(os.environ.get("FBTUI_RUNS", "runs")))
     except RunError:
         return p
+
+
+def resolve_source(source: str, root: Path | None = None, key: str = "model.init_from") -> str:
+    """The absolute path a run name or relative path stands for, checked like
+    checkpoint_path: what the resolved config records, so the run (and a resume from
+    another folder, a detached worker, a sweep member) reads the same checkpoint."""
+    p = _resolve(source, root)
+    checkpoint_path(p, key) if p.exists() else checkpoint_path(source, key)
+    return str(p.resolve())
 
 
 def checkpoint_path(source: str | Path, key: str = "model.init_from") -> Path:

@@ -92,3 +92,26 @@ def test_resume_detach_starts_a_worker(tmp_path, tiny_toml, monkeypatch):
     res = runner.invoke(app, ["resume", str(run), "--detach"])
     assert res.exit_code == 0, res.output
     assert started == [run] and "pid 4343" in res.output
+
+
+def test_init_from_a_run_name_under_runs_dir(tmp_path, tiny_toml, monkeypatch):
+    """`--runs-dir X --set model.init_from=NAME` finds NAME under X (it looked in ./runs or
+    $FBTUI_RUNS), and the resolved config records the absolute path, so a detached
+    worker or a later resume reads the same checkpoint from any folder."""
+    import tomllib
+
+    monkeypatch.delenv("FBTUI_RUNS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "elsewhere"
+    cfg = str(tiny_toml(n=40, epochs=1))
+    res = runner.invoke(app, ["run", cfg, "--runs-dir", str(root), "--name", "base"])
+    assert res.exit_code == 0, res.output
+    (base,) = root.iterdir()
+    res = runner.invoke(
+        app,
+        ["run", cfg, "--runs-dir", str(root), "--name", "ft", "--set", 'model.init_from="base"'],
+    )
+    assert res.exit_code == 0, res.output
+    ft = next(p for p in root.iterdir() if p.name.startswith("ft-"))
+    saved = tomllib.loads((ft / "config.toml").read_text())["model"]["init_from"]
+    assert saved == str(base.resolve())

@@ -349,6 +349,20 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not a UTF-8 text file ({e.reason})") from None
 
 
+def relax_run_config(raw: dict[str, Any]) -> dict[str, Any]:
+    """A resolved config written by an earlier fbtui (a run folder's config.toml, the one
+    stored in a checkpoint): settings that never had an effect on a classification head
+    (a clip, a regression loss) and that the schema now refuses are dropped, so older
+    runs still resume, predict and calibrate. Changes and returns `raw`."""
+    model = raw.get("model")
+    if isinstance(model, dict) and model.get("head", "regression") != "regression":
+        model["clip"] = "none"
+        train = raw.get("train")
+        if isinstance(train, dict) and train.get("loss") in ("smooth_l1", "l1"):
+            train["loss"] = "mse"  # read as "the head's own loss"
+    return raw
+
+
 def load_config(
     path: str | Path, overrides: list[str] | tuple[str, ...] = (), run_folder: bool = False
 ) -> Config:
@@ -360,9 +374,7 @@ def load_config(
     path = Path(path)
     raw = read_toml(path)
     if run_folder:
-        model = raw.get("model")
-        if isinstance(model, dict) and model.get("head", "regression") != "regression":
-            model["clip"] = "none"
+        relax_run_config(raw)
     for o in overrides:
         apply_override(raw, o)
     cfg = config_from_dict(raw, str(path), list(overrides))

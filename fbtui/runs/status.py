@@ -190,13 +190,16 @@ def active_before(status: dict) -> float:
     return (num("active_s") or 0.0) + span
 
 
-def active_seconds(status: dict, now: float) -> float | None:
+def active_seconds(status: dict, now: float, state: str | None = None) -> float | None:
     """How long a run has trained: the earlier sessions' `active_s` plus this session's
-    time to `now` (running) or to its last heartbeat. None without a start."""
+    time to `now` (running) or to its last heartbeat. `state`: the effective state (a
+    `running` run whose process is gone is `failed (lost)` and counts to its last
+    heartbeat); default the recorded one. None without a start."""
     session = status.get("session_started")
     if not isinstance(session, (int, float)):
         return None
-    end = now if status.get("state") == "running" else status.get("updated")
+    state = state if state is not None else status.get("state")
+    end = now if state == "running" else status.get("updated")
     if not isinstance(end, (int, float)):
         return None
     return float(status.get("active_s") or 0.0) + max(0.0, end - session)

@@ -51,15 +51,19 @@ class RunInfo:
     @property
     def duration(self) -> float | None:
         """Training time: a stopped run's idle days before its resume do not count."""
+        return self.duration_at(time.time())
+
+    def duration_at(self, now: float) -> float | None:
+        """`duration` with the clock given (the dashboard's, fixed in its tests)."""
         if self.kind == "fbtui" and self.status:
             from fbtui.runs.status import active_seconds
 
-            active = active_seconds(self.status, time.time())
+            active = active_seconds(self.status, now, self.state)
             if active is not None:
                 return active
         if self.started is None:
             return None
-        end = self.updated if self.state not in ("running",) else time.time()
+        end = self.updated if self.state not in ("running",) else now
         return None if end is None else max(0.0, end - self.started)
 
     @property

@@ -196,7 +196,7 @@ def _scorer_from_file(path: Path):
     """A bare checkpoint written by fbtui carries its run's config text."""
     import tomllib
 
-    from fbtui.config import config_from_dict
+    from fbtui.config import config_from_dict, relax_run_config
     from fbtui.data.dataset import build_transform
     from fbtui.model import build_model
     from fbtui.tools.inference import Scorer, pick_device
@@ -209,7 +209,7 @@ def _scorer_from_file(path: Path):
             f"{path}: this checkpoint does not hold its run's config, so its model and "
             "preprocessing are unknown; pass the run folder instead"
         )
-    cfg = config_from_dict(tomllib.loads(text), f"{path} (stored config)")
+    cfg = config_from_dict(relax_run_config(tomllib.loads(text)), f"{path} (stored config)")
     cfg.model.pretrained = "none"
     model = build_model(cfg.model)
     try:

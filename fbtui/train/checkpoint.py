@@ -101,7 +101,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
             f"run code if unpickled ({first}). fbtui only loads weights_only checkpoints; "
             f"re-save it with torch.save(model.state_dict(), ...) from a trusted session."
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
+    except Exception as e:  # noqa: BLE001 - torn bytes fail in many ways (IndexError, KeyError…)
         raise RunError(f"{path}: unreadable checkpoint ({type(e).__name__}: {e})") from None
     if not isinstance(state, dict):
         raise RunError(f"{path}: expected a dict of tensors, found {type(state).__name__}")

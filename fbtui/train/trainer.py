@@ -161,10 +161,16 @@ def preflight(cfg: Config, root: Path | None = None) -> None:
             f"model.pretrained = {m.pretrained!r}: no such file "
             '(expected "imagenet", "none" or a .pth path)'
         )
-    if m.init_from:
-        from fbtui.train.transfer import resolve_source
+    from fbtui.train.transfer import resolve_source
 
+    if m.init_from:
         m.init_from = resolve_source(m.init_from, root)
+    d = cfg.data
+    if d.fit_from:  # calibration = "fit" against this run (default: init_from)
+        d.fit_from = resolve_source(d.fit_from, root, key="data.fit_from")
+    for i, extra in enumerate(d.extra):
+        if extra.fit_from:
+            extra.fit_from = resolve_source(extra.fit_from, root, key=f"data.extra[{i}].fit_from")
 
 
 def pick_device(name: str) -> torch.device:
@@ -319,6 +325,9 @@ def train_run(
     rank = int(os.environ.get("RANK", "0"))
     is_main = rank == 0
     status = StatusWriter(run_dir, enabled=is_main)
+    # this session starts now, before anything can fail: an outcome recorded by a resume
+    # that fails at once must not count the idle days since the last session
+    status.update(active_s=active_before(status.data), session_started=time.time())
     handler = _setup_file_log(run_dir) if is_main else None
     stop = _StopFlag()
     old_handlers = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -384,9 +393,6 @@ def _train(
     status.update(
         state="running",
         started=status.data.get("started") or t_start,
-        # training time, not the calendar: the earlier sessions' time, then this one's
-        active_s=active_before(status.data),
-        session_started=t_start,
         error="",
         pids=distributed.local_pids(),  # not the pids of an earlier launch
         write=True,
@@ -682,7 +688,12 @@ def _train(
 
     # -- finish -------------------------------------------------------------------------
     tb.close()
-    wall = float(status.data.get("active_s") or 0.0) + time.time() - t_start
+    # training time, not the calendar: the earlier sessions' time, then this one's
+    wall = (
+        float(status.data.get("active_s") or 0.0)
+        + time.time()
+        - float(status.data.get("session_started") or t_start)
+    )
     summary = {
         "state": "finished",
         "best": best,

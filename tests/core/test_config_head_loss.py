@@ -87,3 +87,17 @@ def test_a_value_where_a_table_belongs(tmp_path):
     assert res.exit_code == 2, res.output
     assert "a table of settings ([train] in the file)" in res.output
     assert "TrainCfg" not in res.output
+
+
+def test_an_older_classification_run_with_a_regression_loss_still_loads(tmp_path):
+    from fbtui.config import load_config, relax_run_config
+
+    p = tmp_path / "config.toml"
+    p.write_text('[model]\nhead = "bins"\nclip = "hard"\n[train]\nloss = "smooth_l1"\n')
+    cfg = load_config(p, run_folder=True)
+    assert (cfg.model.clip, cfg.train.loss) == ("none", "cross_entropy")
+    raw = {"model": {"head": "regression", "clip": "hard"}, "train": {"loss": "l1"}}
+    assert relax_run_config(raw) == {
+        "model": {"head": "regression", "clip": "hard"},
+        "train": {"loss": "l1"},
+    }

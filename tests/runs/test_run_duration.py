@@ -76,3 +76,52 @@ def test_a_bad_active_s_is_unreadable_not_a_crash(tmp_path):
     info = describe(run)
     assert info.state == "unreadable" and "active_s" in info.error
     assert info.duration is None or info.duration >= 0
+
+
+def test_a_lost_run_counts_to_its_last_heartbeat(tmp_path):
+    """`running` in status.json but its process is gone (failed (lost)): the duration stops
+    at the last heartbeat instead of growing with the clock."""
+    import subprocess
+    import time
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    run = tmp_path / "r-20261128-100000"
+    run.mkdir()
+    (run / "config.toml").write_text("")
+    now = time.time()
+    import socket
+
+    st = {"state": "running", "pid": gone.pid, "pids": [gone.pid], "host": socket.gethostname(),
+          "started": now - 7200,
+          "session_started": now - 7200, "active_s": 0.0, "updated": now - 3600}  # fmt: skip
+    (run / "status.json").write_text(json.dumps(st))
+    info = describe(run)
+    assert info.state == "failed (lost)"
+    assert abs(info.duration - 3600) < 5
+
+
+def test_a_resume_that_fails_at_once_adds_no_idle_time(tmp_path, tiny_toml):
+    """A stopped run whose last.pt is torn: the resume fails before training, and its
+    recorded outcome must not count the days since the last session."""
+    import time
+
+    from typer.testing import CliRunner
+
+    from fbtui.cli.main import app, load_commands
+
+    load_commands()
+    runner = CliRunner()
+    res = runner.invoke(app, ["run", str(tiny_toml(n=40, epochs=1)), "--runs-dir", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    run = next(tmp_path.iterdir())
+    st = json.loads((run / "status.json").read_text())
+    days = 3 * 86400
+    old = {"state": "stopped", "started": time.time() - days, "active_s": 0.0,
+           "session_started": time.time() - days, "updated": time.time() - days + 100}  # fmt: skip
+    (run / "status.json").write_text(json.dumps({**st, **old}))
+    (run / "checkpoints" / "last.pt").write_bytes(b"torn")
+    res = runner.invoke(app, ["resume", str(run)])
+    assert res.exit_code == 2, res.output
+    assert "unreadable checkpoint" in res.output and "Traceback" not in res.output
+    assert describe(run).duration < 200

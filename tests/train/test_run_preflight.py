@@ -115,3 +115,30 @@ def test_init_from_a_run_name_under_runs_dir(tmp_path, tiny_toml, monkeypatch):
     ft = next(p for p in root.iterdir() if p.name.startswith("ft-"))
     saved = tomllib.loads((ft / "config.toml").read_text())["model"]["init_from"]
     assert saved == str(base.resolve())
+
+
+def test_fit_from_a_run_name_under_runs_dir(tmp_path, tiny_toml, monkeypatch):
+    """data.fit_from (calibration = "fit") is looked up under --runs-dir as init_from is,
+    and recorded as an absolute path; a missing one is refused before any folder."""
+    import tomllib
+
+    monkeypatch.delenv("FBTUI_RUNS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "elsewhere"
+    cfg = str(tiny_toml(n=40, epochs=1))
+    res = runner.invoke(app, ["run", cfg, "--runs-dir", str(root), "--name", "base"])
+    assert res.exit_code == 0, res.output
+    (base,) = root.iterdir()
+    fit = ["--set", 'data.calibration="fit"', "--set", 'data.fit_from="base"']
+    res = runner.invoke(app, ["run", cfg, "--runs-dir", str(root), "--name", "cal", *fit])
+    assert res.exit_code == 0, res.output
+    cal = next(p for p in root.iterdir() if p.name.startswith("cal-"))
+    data = tomllib.loads((cal / "config.toml").read_text())["data"]
+    assert data["fit_from"] == str(base.resolve())
+    res = runner.invoke(
+        app,
+        ["run", cfg, "--runs-dir", str(tmp_path / "r2"), "--set", 'data.calibration="fit"']
+        + ["--set", 'data.fit_from="nosuch"'],
+    )
+    assert res.exit_code == 2 and "data.fit_from" in res.output, res.output
+    assert not (tmp_path / "r2").exists()

@@ -34,6 +34,18 @@ def test_is_sweep():
     assert not is_sweep([])
 
 
+def test_a_comma_in_one_string_is_one_run(experiments_dir):
+    """`experiment.notes=a, b` is a note with a comma, as `fbtui run --set` takes it: the
+    dialog starts one run, not a sweep of two notes."""
+    from fbtui.tui.screens.new_run import launch_kind
+
+    demo = experiments_dir / "demo.toml"
+    assert launch_kind(demo, ["experiment.notes=a, b"]) == "run"
+    assert launch_kind(demo, ["train.lr=0.01,0.04"]) == "sweep"
+    assert launch_kind(demo, ["train.lr=0.04"]) == "run"
+    assert check_overrides(demo, ["experiment.notes=a, b"]) == ""
+
+
 def test_check_overrides_checks_every_member(experiments_dir):
     demo = experiments_dir / "demo.toml"
     assert check_overrides(demo, ["train.lr=0.01,0.04"]) == ""
@@ -103,8 +115,7 @@ async def test_a_list_starts_a_sweep(sweep_runs, experiments_dir, fake_gpu, reco
         assert recorder == [
             ["sweep", demo, "--runs-dir", str(sweep_runs), "--set", "train.lr=0.01,0.04"]
         ]
-        assert any("starting a sweep of demo.toml" in m for m in _messages(app))
-        assert any("started demo-sweep-20250615-150000" in m for m in _messages(app))
+        assert any("started the sweep demo-sweep-20250615-150000" in m for m in _messages(app))
         assert app.screen.query_one(RunTable).current.path.name == "demo-sweep-20250615-150000"
 
 

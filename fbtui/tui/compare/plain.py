@@ -74,10 +74,16 @@ def summary_rows(runs: Sequence[CompareRun]) -> list[SummaryRow]:
                     v = mine.get(m)
                     if v is None or not math.isfinite(v):
                         mine[m] = _finite_num(figures.get(m)) if m in figures else v
+            from fbtui.runs.status import active_seconds
+
             started = _finite_num(run.status.get("started"))
             walls = [run.scalars(t).wall_times for t in run.tags()]
             ends = [float(w[-1]) for w in walls if len(w)]
-            if started is not None and ends and max(ends) >= started:
+            # training time to the last scalar: a resumed run's idle days do not count
+            active = active_seconds(run.status, max(ends), "running") if ends else None
+            if active is not None:
+                row.wall_time_s = max(row.wall_time_s or 0.0, active)
+            elif started is not None and ends and max(ends) >= started:
                 row.wall_time_s = max(row.wall_time_s or 0.0, max(ends) - started)
         rows.append(row)
     return rows

@@ -332,13 +332,12 @@ class DashboardScreen(Screen):
         return run
 
     def action_new_run(self) -> None:
-        from fbtui.tui.screens.new_run import NewRunScreen, is_sweep
+        from fbtui.tui.screens.new_run import NewRunScreen
 
         def chosen(choice: tuple[Path, list[str]] | None) -> None:
             if choice is not None:
                 config, overrides = choice
-                what = "a sweep of " if is_sweep(overrides) else ""
-                self.notify(f"starting {what}{config.name} …", timeout=3)
+                self.notify(f"starting {config.name} …", timeout=3)
                 self._launch(config, overrides)
 
         self.app.push_screen(
@@ -348,9 +347,10 @@ class DashboardScreen(Screen):
     @work(thread=True, group="launch")
     def _launch(self, config: Path, overrides: list[str]) -> None:
         from fbtui.runs.launch import run_cli_detached
-        from fbtui.tui.screens.new_run import is_sweep
+        from fbtui.tui.screens.new_run import launch_kind
 
-        if is_sweep(overrides):  # `fbtui sweep` starts its queue detached by itself
+        sweep = launch_kind(config, overrides) == "sweep"
+        if sweep:  # `fbtui sweep` starts its queue detached by itself
             argv = ["sweep", str(config), "--runs-dir", str(self.settings.runs_dir)]
         else:
             argv = ["run", str(config), "--detach", "--runs-dir", str(self.settings.runs_dir)]
@@ -365,7 +365,9 @@ class DashboardScreen(Screen):
         folders = [Path(ln.strip()) for ln in out.splitlines() if ln.strip()]
         last = next((d for d in reversed(folders) if d.is_dir()), None)
         if rc == 0 and last is not None:
-            self.post_message(self.ActionDone(f"started {last.name} (detached)", select=last))
+            what = "the sweep " if sweep else ""
+            how = "its queue runs detached" if sweep else "detached"
+            self.post_message(self.ActionDone(f"started {what}{last.name} ({how})", select=last))
         else:
             detail = out.strip() or f"exit code {rc}"
             self.post_message(

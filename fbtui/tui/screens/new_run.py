@@ -70,6 +70,22 @@ def is_sweep(overrides: list[str]) -> bool:
     return False
 
 
+def launch_kind(config: Path, overrides: list[str]) -> str:
+    """ "sweep" when an override lists several values that only make sense as a sweep
+    (`train.lr=0.01,0.04` is no float), else "run": a comma inside one string value
+    (`experiment.notes=a, b`, a path) stays one run, as `fbtui run --set` takes it."""
+    if not is_sweep(overrides):
+        return "run"
+    from fbtui.config import load_config  # pydantic: only when a run is started
+    from fbtui.errors import UserError
+
+    try:
+        load_config(config, overrides)
+    except UserError:
+        return "sweep"
+    return "run"
+
+
 def check_overrides(config: Path, overrides: list[str]) -> str:
     """Why `fbtui run config --set ...` (or `fbtui sweep`, for lists) would refuse these
     overrides ('' when it would not)."""
@@ -77,7 +93,7 @@ def check_overrides(config: Path, overrides: list[str]) -> str:
     from fbtui.errors import UserError
 
     try:
-        if is_sweep(overrides):
+        if launch_kind(config, overrides) == "sweep":
             from fbtui.sweep.create import plan_sweep
 
             plan_sweep(config, overrides)  # every member's config, nothing written

@@ -105,13 +105,7 @@ def summary_table(run: RunInfo) -> Table:
     row("state", run.state)
     row("error", status.get("error") or run.error)
     row("started", fmt.timestamp(run.started))
-    end = run.updated
-    row(
-        "wall time",
-        fmt.duration(
-            summary.get("wall_time_s") or (end - run.started if end and run.started else None)
-        ),
-    )
+    row("wall time", fmt.duration(summary.get("wall_time_s") or run.duration))
     if run.epochs:
         row("epoch", f"{run.epoch}/{run.epochs}")
     row("step", status.get("step"))

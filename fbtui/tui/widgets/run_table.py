@@ -212,11 +212,9 @@ def _same(a, b) -> bool:
 
 
 def run_duration(run: RunInfo, now: float) -> float | None:
-    """Wall time so far (live) or in total (ended)."""
-    if run.started is None:
-        return None
-    end = now if run.state == "running" else run.updated
-    return None if end is None else max(0.0, end - run.started)
+    """Training time so far (live) or in total (ended); a stopped run's idle days before
+    its resume do not count (status.json active_s)."""
+    return run.duration_at(now)
 
 
 class RunTable(DataTable):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import pickle
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +17,15 @@ import torch
 from fbtui.errors import RunError
 
 
-def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """torch.save to a temporary file in the same folder, fsync, then os.replace: a crash
-    or a full disk mid-write leaves the previous checkpoint intact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[str]:
+    """A temporary name beside `path` (a name remove_stale_temps knows) for the block to
+    fill; then os.replace onto `path`. On any failure the temporary file is removed and
+    `path` keeps its previous content."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -33,6 +33,17 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
         except OSError:
             pass
         raise
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """torch.save to a temporary file in the same folder, fsync, then os.replace: a crash
+    or a full disk mid-write leaves the previous checkpoint intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _replacing(path) as tmp, open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 # os.link fails with these where the filesystem has no hard links (some FUSE, SMB, FAT
@@ -49,9 +60,7 @@ def link_checkpoint(src: Path, dst: Path) -> None:
     its directory entry and leaves the inode `dst` shares untouched. best.pt costs no
     second torch.save this way (135 ms for mobilenet_v2, more for VGG16)."""
     src, dst = Path(src), Path(dst)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    try:
+    with _replacing(dst) as tmp:
         os.unlink(tmp)  # os.link will not overwrite; the unique name is what mkstemp gave
         try:
             os.link(src, tmp)
@@ -62,13 +71,6 @@ def link_checkpoint(src: Path, dst: Path) -> None:
                 shutil.copyfileobj(fin, fout, 1 << 20)
                 fout.flush()
                 os.fsync(fout.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def remove_stale_temps(folder: Path) -> int:
